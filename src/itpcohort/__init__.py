@@ -1,0 +1,34 @@
+"""itpcohort: treatment-response cohort studies in immune thrombocytopenia.
+
+Read a cohort folder, judge response by the IWG 2009 criteria (or another
+profile) on DuckDB or Spark, and get one row of endpoints per patient::
+
+    import itpcohort
+    cohort = itpcohort.read_cohort("examples/tacrolimus-mini")
+    endpoints = itpcohort.evaluate(cohort, criteria="iwg2009", engine="duckdb")
+"""
+
+from itpcohort.cohort import Cohort, Problem, ValidationReport, read_cohort, validate_cohort
+from itpcohort.criteria import Criteria, builtin_profiles, load_criteria
+from itpcohort.errors import CohortDataError, CriteriaError, EngineError, ItpCohortError
+from itpcohort.response import ENDPOINT_COLUMNS, evaluate, write_endpoints
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENDPOINT_COLUMNS",
+    "CohortDataError",
+    "Cohort",
+    "Criteria",
+    "CriteriaError",
+    "EngineError",
+    "ItpCohortError",
+    "Problem",
+    "ValidationReport",
+    "builtin_profiles",
+    "evaluate",
+    "load_criteria",
+    "read_cohort",
+    "validate_cohort",
+    "write_endpoints",
+]

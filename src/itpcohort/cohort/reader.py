@@ -1,0 +1,485 @@
+"""Reading and validating a cohort folder (``shared/spec/cohort-format.md``).
+
+Every table is loaded into an embedded DuckDB database, typed column by column,
+and checked; every problem is collected (never only the first) with its file,
+line and column. The clean tables (``patients``, ``treatments``, ``labs``,
+``bleeding``, ``adverse_events``) stay in that database for the engines.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from itpcohort.cohort import units
+from itpcohort.cohort.problems import Problem, TableSummary, ValidationReport
+from itpcohort.cohort.schema import TABLES, ColumnSpec, TableSpec
+from itpcohort.cohort.sources import Source, find_table_file, load_source
+from itpcohort.cohort.typing import quote, raw_text, typed_expr, unparseable_message
+from itpcohort.errors import CohortDataError
+
+#: at most this many problems of one check are listed; the rest are counted
+MAX_LISTED = 1000
+
+SET_ASIDE_ERROR = "has an error (see problems)"
+SET_ASIDE_EXCLUDED = "patient excluded (screened, not enrolled)"
+
+
+@dataclass
+class Cohort:
+    """A validated cohort: clean typed tables in an embedded DuckDB database.
+
+    Use the table properties (pandas DataFrames) to look at the data, and
+    :func:`itpcohort.evaluate` to derive response endpoints.
+    """
+
+    folder: Path
+    con: duckdb.DuckDBPyConnection
+    report: ValidationReport
+    #: extra columns of ``patients`` (kept as covariates to group by)
+    covariates: tuple[str, ...]
+    #: distinct drugs with role ``study``
+    study_drugs: tuple[str, ...]
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One clean table as a pandas DataFrame (``_line`` is the source line)."""
+        return self.con.sql(f"SELECT * FROM {quote(name)} ORDER BY ALL").df()
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        return self.table("patients")
+
+    @property
+    def treatments(self) -> pd.DataFrame:
+        return self.table("treatments")
+
+    @property
+    def labs(self) -> pd.DataFrame:
+        return self.table("labs")
+
+    @property
+    def bleeding(self) -> pd.DataFrame:
+        return self.table("bleeding")
+
+    @property
+    def adverse_events(self) -> pd.DataFrame:
+        return self.table("adverse_events")
+
+
+def read_cohort(folder: str | Path) -> Cohort:
+    """Read and validate a cohort folder; raise :class:`CohortDataError` on any error.
+
+    Warnings do not stop reading; they are in ``cohort.report.warnings``.
+    """
+    report, cohort = validate_cohort(folder)
+    if cohort is None:
+        errors = report.errors
+        raise CohortDataError(
+            f"{folder}: {len(errors)} error(s) in the cohort folder; first: {errors[0]}",
+            report.problems,
+        )
+    return cohort
+
+
+def validate_cohort(folder: str | Path) -> tuple[ValidationReport, Cohort | None]:
+    """Check a cohort folder; the report lists every problem, the cohort is None on errors."""
+    path = Path(folder)
+    if not path.is_dir():
+        problem = Problem(str(path), None, None, "no such folder: give the cohort folder's path")
+        return ValidationReport(str(path), [problem], []), None
+    con = duckdb.connect(":memory:")
+    problems: list[Problem] = []
+    summaries: list[TableSummary] = []
+    sources: dict[str, Source | None] = {}
+    for spec in TABLES:
+        file, found = find_table_file(path, spec.name)
+        problems += found
+        if file is None:
+            if spec.required and not found:
+                problems.append(
+                    Problem(
+                        f"{spec.name}.csv",
+                        None,
+                        None,
+                        f"required table '{spec.name}' is missing: add {spec.name}.csv, "
+                        f".parquet or .xlsx to {path}",
+                    )
+                )
+            sources[spec.name] = None
+            continue
+        try:
+            source = load_source(con, file, spec.name)
+        except (duckdb.Error, OSError, ValueError) as exc:
+            problems.append(Problem(file.name, None, None, f"cannot read the file: {exc}"))
+            sources[spec.name] = None
+            continue
+        problems += source.problems
+        sources[spec.name] = source
+    checker = _Checker(con, problems)
+    for spec in TABLES:
+        summaries.append(checker.type_table(spec, sources[spec.name]))
+    checker.cross_checks(summaries)
+    report = ValidationReport(str(path), sorted(problems, key=_problem_order), summaries)
+    if not report.ok:
+        con.close()
+        return report, None
+    covariates = tuple(
+        c
+        for c in con.sql("SELECT * FROM patients LIMIT 0").columns
+        if c not in {s.name for s in TABLES[0].columns} and c != "_line"
+    )
+    drugs = tuple(
+        r[0]
+        for r in con.sql(
+            "SELECT DISTINCT drug FROM treatments WHERE role = 'study' ORDER BY drug"
+        ).fetchall()
+    )
+    return report, Cohort(path, con, report, covariates, drugs)
+
+
+def _problem_order(p: Problem) -> tuple[int, str, int, str]:
+    order = [t.name for t in TABLES]
+    stem = p.file.rsplit(".", 1)[0]
+    return (order.index(stem) if stem in order else len(order), p.file, p.line or 0, p.column or "")
+
+
+class _Checker:
+    """Types each table and runs the format's checks, collecting problems."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, problems: list[Problem]) -> None:
+        self.con = con
+        self.problems = problems
+        self.files: dict[str, str] = {}
+        self.usable: dict[str, bool] = {}
+
+    # -- collecting ---------------------------------------------------------
+    def collect(self, table: str, sql: str, severity: str = "error") -> int:
+        """Run ``sql`` (rows: _line, column, message); list them; return how many."""
+        file = self.files[table]
+        total = self.con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+        if not total:
+            return 0
+        rows = self.con.sql(f"SELECT * FROM ({sql}) ORDER BY 1, 2 LIMIT {MAX_LISTED}").fetchall()
+        for line, column, message in rows:
+            self.problems.append(Problem(file, line, column, message, severity))  # type: ignore[arg-type]
+        if total > len(rows):
+            self.problems.append(
+                Problem(
+                    file,
+                    None,
+                    None,
+                    f"{total - len(rows)} more problems like the ones above are not listed",
+                    severity,  # type: ignore[arg-type]
+                )
+            )
+        if severity == "error":
+            self.con.sql(
+                f"INSERT INTO bad_lines SELECT DISTINCT '{table}', _line FROM ({sql}) "
+                "WHERE _line IS NOT NULL"
+            )
+        return total
+
+    # -- one table ----------------------------------------------------------
+    def type_table(self, spec: TableSpec, source: Source | None) -> TableSummary:
+        con = self.con
+        con.sql("CREATE TEMP TABLE IF NOT EXISTS bad_lines (tbl VARCHAR, _line BIGINT)")
+        if source is None:
+            self.files[spec.name] = f"{spec.name}.csv"
+            self.usable[spec.name] = False
+            self._create_empty(spec)
+            return TableSummary(spec.name, None)
+        file = source.path.name
+        self.files[spec.name] = file
+        summary = TableSummary(spec.name, file)
+        summary.read = con.sql(f"SELECT count(*) FROM {source.relation}").fetchall()[0][0]
+        summary.read += source.unreadable_rows
+        if source.unreadable_rows:
+            summary.set_aside["unreadable line"] += source.unreadable_rows
+        missing = [c.name for c in spec.columns if c.required and c.name not in source.columns]
+        for name in missing:
+            self.problems.append(
+                Problem(file, 1 if source.path.suffix.lower() != ".parquet" else None, name,
+                        f"required column '{name}' is missing: add it to the header")
+            )
+        if missing:
+            self.usable[spec.name] = False
+            summary.set_aside["required column missing"] += summary.read - source.unreadable_rows
+            self._create_empty(spec)
+            return summary
+        self.usable[spec.name] = True
+        select = ["_line"]
+        checks: list[tuple[str, str, str, str]] = []  # (column, condition, message, severity)
+        for col in spec.columns:
+            if col.name not in source.columns:
+                select.append(f"CAST(NULL AS {_sql_type(col.kind)}) AS {quote(col.name)}")
+                continue
+            expr, can_fail = typed_expr(col, source.columns[col.name])
+            select.append(f"{expr} AS {quote(col.name)}")
+            checks += _cell_checks(col, expr, can_fail)
+        extra = [c for c in source.columns if c not in {s.name for s in spec.columns}]
+        if spec.keeps_extra:
+            select += [quote(c) for c in extra]
+        con.sql(
+            f"CREATE OR REPLACE TEMP VIEW typed_{spec.name} AS "
+            f"SELECT {', '.join(select)} FROM {source.relation}"
+        )
+        for severity in ("error", "warning"):
+            chosen = [c for c in checks if c[3] == severity]
+            if chosen:
+                self.collect(spec.name, _cell_checks_sql(source.relation, chosen), severity)
+        return summary
+
+    def _create_empty(self, spec: TableSpec) -> None:
+        cols = ", ".join(f"{quote(c.name)} {_sql_type(c.kind)}" for c in spec.columns)
+        self.con.sql(f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} (_line BIGINT, {cols})")
+
+    # -- across tables ------------------------------------------------------
+    def cross_checks(self, summaries: list[TableSummary]) -> None:
+        con = self.con
+        by_name = {s.table: s for s in summaries}
+        if self.usable["patients"]:
+            self.collect(
+                "patients",
+                "SELECT _line, 'patient_id', 'duplicate patient_id ''' || patient_id || "
+                "''' (first on line ' || first_line || '): IDs must be unique' FROM ("
+                "SELECT _line, patient_id, min(_line) OVER (PARTITION BY patient_id) AS first_line "
+                "FROM typed_patients WHERE patient_id IS NOT NULL) WHERE _line > first_line",
+            )
+            self.collect(
+                "patients",
+                "SELECT _line, 'followup_end_date', 'followup_end_date ' || followup_end_date || "
+                "' is before enrollment_date ' || enrollment_date FROM typed_patients "
+                "WHERE followup_end_date < enrollment_date",
+            )
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT DISTINCT patient_id, "
+            "enrollment_date, NULLIF(TRIM(excluded), '') IS NOT NULL AS is_excluded "
+            "FROM typed_patients WHERE patient_id IS NOT NULL"
+        )
+        for table in ("treatments", "labs", "bleeding", "adverse_events"):
+            if not self.usable[table]:
+                continue
+            self.collect(
+                table,
+                f"SELECT t._line, 'patient_id', 'patient ''' || t.patient_id || "
+                f"''' is not in patients: add the patient or fix the ID' FROM typed_{table} t "
+                "ANTI JOIN patients_ok p USING (patient_id) WHERE t.patient_id IS NOT NULL",
+            )
+        if self.usable["treatments"]:
+            self._treatment_checks()
+        if self.usable["labs"]:
+            self._lab_checks()
+        if self.usable["adverse_events"]:
+            self.collect(
+                "adverse_events",
+                "SELECT _line, 'end_date', 'end_date ' || end_date || ' is before onset_date ' "
+                "|| onset_date FROM typed_adverse_events WHERE end_date < onset_date",
+            )
+        self._build_clean_tables(by_name)
+
+    def _treatment_checks(self) -> None:
+        self.collect(
+            "treatments",
+            "SELECT _line, 'end_date', 'end_date ' || end_date || ' is before start_date ' "
+            "|| start_date FROM typed_treatments WHERE end_date < start_date",
+        )
+        self.collect(
+            "treatments",
+            "SELECT _line, 'start_date', 'this period of ' || drug || ' starts ' || start_date "
+            "|| ', before the earlier period (line ' || prev_line || ') ends' || "
+            "coalesce(' on ' || prev_end, ' (ongoing)') || ': periods of one drug must not "
+            "overlap' FROM (SELECT _line, drug, start_date, "
+            "lag(end_date) OVER w AS prev_end, lag(_line) OVER w AS prev_line, "
+            "lag(coalesce(end_date, DATE '9999-12-31')) OVER w AS prev_last "
+            "FROM typed_treatments WHERE patient_id IS NOT NULL AND start_date IS NOT NULL "
+            "WINDOW w AS (PARTITION BY patient_id, lower(drug) ORDER BY start_date, _line)) "
+            "WHERE start_date <= prev_last",
+        )
+        self.collect(
+            "patients",
+            "SELECT p._line, 'patient_id', 'enrolled patient ''' || p.patient_id || "
+            "''' has no study drug in treatments' FROM typed_patients p "
+            "WHERE p.patient_id IS NOT NULL AND NULLIF(TRIM(p.excluded), '') IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM typed_treatments t WHERE t.patient_id = p.patient_id "
+            "AND coalesce(lower(t.role), 'study') = 'study')",
+            severity="warning",
+        )
+
+    def _lab_checks(self) -> None:
+        con = self.con
+        rows = units.conversion_rows()
+        values = ", ".join(f"('{t}', '{u}', {f}, '{c}')" for t, u, f, c in rows)
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE unit_table (test VARCHAR, unit_key VARCHAR, "
+            f"factor DOUBLE, canonical VARCHAR); INSERT INTO unit_table VALUES {values}"
+        )
+        known = ", ".join(f"'{t}'" for t in units.TESTS)
+        unit_key = _unit_key_sql("unit")
+        self.collect(
+            "labs",
+            f"SELECT l._line, 'unit', 'unknown unit ''' || l.unit || ''' for ' || lower(l.test) "
+            f"|| ': use one of ' || (SELECT string_agg(DISTINCT u.unit_key, ', ' ORDER BY "
+            f"u.unit_key) FROM unit_table u WHERE u.test = lower(l.test)) FROM typed_labs l "
+            f"WHERE lower(l.test) IN ({known}) AND l.unit IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM unit_table u WHERE u.test = lower(l.test) "
+            f"AND u.unit_key = {_unit_key_sql('l.unit')})",
+        )
+        con.sql(
+            "CREATE OR REPLACE TEMP VIEW converted_labs AS SELECT l._line, l.patient_id, l.date, "
+            "lower(l.test) AS test, l.value * u.factor AS value, u.canonical AS unit "
+            f"FROM typed_labs l JOIN unit_table u ON u.test = lower(l.test) AND u.unit_key = "
+            f"{unit_key.replace('unit', 'l.unit')}"
+        )
+        self.collect(
+            "labs",
+            "SELECT _line, 'value', 'platelet count ' || value || ' x10^9/L is above 2000: "
+            "check the value and its unit' FROM converted_labs "
+            "WHERE test = 'platelets' AND value > 2000",
+            severity="warning",
+        )
+        self.collect(
+            "labs",
+            "SELECT l._line, 'date', 'measurement on ' || l.date || ' is more than a year "
+            "before enrolment (' || p.enrollment_date || '): check the date' "
+            "FROM typed_labs l JOIN patients_ok p USING (patient_id) "
+            "WHERE l.date < p.enrollment_date - INTERVAL 1 YEAR",
+            severity="warning",
+        )
+
+    def _build_clean_tables(self, by_name: dict[str, TableSummary]) -> None:
+        con = self.con
+        bad = "(SELECT _line FROM bad_lines WHERE tbl = '{t}')"
+        enrolled = "(SELECT patient_id FROM patients_ok WHERE NOT is_excluded)"
+        # patients: everything typed; excluded ones are kept for the flow counts
+        con.sql(
+            f"CREATE TABLE patients AS SELECT * FROM typed_patients "
+            f"WHERE _line NOT IN {bad.format(t='patients')}"
+        )
+        con.sql(
+            "CREATE TABLE treatments AS SELECT _line, patient_id, lower(drug) AS drug, "
+            "coalesce(lower(role), 'study') AS role, start_date, end_date, "
+            "coalesce(lower(phase), 'full') AS phase, daily_dose_mg, lower(stop_reason) AS "
+            f"stop_reason FROM typed_treatments WHERE _line NOT IN {bad.format(t='treatments')} "
+            f"AND patient_id IN {enrolled}"
+        )
+        if self.usable["labs"]:
+            known = ", ".join(f"'{t}'" for t in units.TESTS)
+            labs_from = (
+                "(SELECT _line, patient_id, date, test, value, unit FROM converted_labs "
+                "UNION ALL SELECT _line, patient_id, date, lower(test), value, unit "
+                f"FROM typed_labs WHERE lower(test) NOT IN ({known}))"
+            )
+        else:
+            labs_from = "(SELECT _line, patient_id, date, test, value, unit FROM typed_labs)"
+        con.sql(
+            f"CREATE TABLE labs AS SELECT _line, patient_id, date, test, value, unit "
+            f"FROM {labs_from} WHERE _line NOT IN {bad.format(t='labs')} "
+            f"AND patient_id IN {enrolled}"
+        )
+        con.sql(
+            "CREATE TABLE bleeding AS SELECT _line, patient_id, date, who_grade, site "
+            f"FROM typed_bleeding WHERE _line NOT IN {bad.format(t='bleeding')} "
+            f"AND patient_id IN {enrolled}"
+        )
+        con.sql(
+            "CREATE TABLE adverse_events AS SELECT _line, patient_id, onset_date, term, grade, "
+            "related, lower(action) AS action, end_date FROM typed_adverse_events "
+            f"WHERE _line NOT IN {bad.format(t='adverse_events')} AND patient_id IN {enrolled}"
+        )
+        for table, summary in by_name.items():
+            if summary.file is None or not self.usable[table]:
+                continue
+            counts: Counter[str] = Counter()
+            n_bad = con.sql(
+                f"SELECT count(DISTINCT _line) FROM bad_lines WHERE tbl = '{table}'"
+            ).fetchall()[0][0]
+            if n_bad:
+                counts[SET_ASIDE_ERROR] = n_bad
+            ok_rows = f"typed_{table} WHERE _line NOT IN {bad.format(t=table)}"
+            if table == "patients":
+                counts[SET_ASIDE_EXCLUDED] = con.sql(
+                    f"SELECT count(*) FROM {ok_rows} AND NULLIF(TRIM(excluded), '') IS NOT NULL"
+                ).fetchall()[0][0]
+            else:
+                counts[SET_ASIDE_EXCLUDED] = con.sql(
+                    f"SELECT count(*) FROM {ok_rows} AND patient_id IN "
+                    "(SELECT patient_id FROM patients_ok WHERE is_excluded)"
+                ).fetchall()[0][0]
+            if table == "labs":
+                known = ", ".join(f"'{t}'" for t in units.TESTS)
+                for test, n in con.sql(
+                    f"SELECT lower(test), count(*) FROM {ok_rows} AND lower(test) NOT IN "
+                    f"({known}) AND patient_id IN {enrolled} GROUP BY 1 ORDER BY 1"
+                ).fetchall():
+                    counts[f"unknown test '{test}' (kept, not used)"] = n
+            summary.set_aside.update({k: v for k, v in counts.items() if v})
+
+
+def _unit_key_sql(column: str) -> str:
+    """SQL twin of :func:`units.normalise_unit`."""
+    return (
+        f"regexp_replace(replace(replace(lower(replace(trim({column}), ' ', '')), 'µ', 'u'), "
+        f"'μ', 'u'), '^[x×]', '')"
+    )
+
+
+def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, str, str, str]]:
+    """(column, SQL condition, SQL message, severity) for each check of one column."""
+    raw, value = raw_text(col.name), f"({expr})"
+    checks = []
+    if col.required:
+        checks.append((f"{raw} IS NULL", f"'missing value: {col.name} is required'", "error"))
+    if can_fail:
+        checks.append((f"{raw} IS NOT NULL AND {value} IS NULL", unparseable_message(col), "error"))
+    if col.minimum is not None:
+        hint = ": a count cannot be negative" if col.minimum == 0 else ""
+        checks.append(
+            (f"{value} < {col.minimum}",
+             f"'{col.name} ' || {value} || ' is below {_num(col.minimum)}{hint}'", "error")
+        )
+    if col.maximum is not None:
+        checks.append(
+            (f"{value} > {col.maximum}",
+             f"'{col.name} ' || {value} || ' is outside {_num(col.minimum)}-{_num(col.maximum)}'",
+             "error")
+        )
+    if col.choices:
+        allowed = ", ".join(f"'{c}'" for c in col.choices)
+        listed = ", ".join(col.choices)
+        checks.append(
+            (f"lower({raw}) NOT IN ({allowed})",
+             f"'''' || {raw} || ''' is not one of: {listed}'",
+             "error" if col.choices_strict else "warning")
+        )
+    return [(col.name, *check) for check in checks]
+
+
+def _cell_checks_sql(relation: str, checks: list[tuple[str, str, str, str]]) -> str:
+    """One scan of ``relation`` giving (_line, column, message) for every failed check."""
+    items = ", ".join(
+        f"CASE WHEN {cond} THEN {{'col': '{col}', 'msg': {msg}}} END"
+        for col, cond, msg, _ in checks
+    )
+    where = " OR ".join(f"coalesce({cond}, FALSE)" for _, cond, _, _ in checks)
+    return (
+        f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest([{items}]) AS p "
+        f"FROM {relation} WHERE {where}) WHERE p IS NOT NULL"
+    )
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _sql_type(kind: str) -> str:
+    return {
+        "text": "VARCHAR",
+        "date": "DATE",
+        "number": "DOUBLE",
+        "integer": "BIGINT",
+        "boolean": "BOOLEAN",
+    }[kind]

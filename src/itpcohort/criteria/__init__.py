@@ -1,0 +1,5 @@
+"""Response profiles: TOML data files and their validated settings."""
+
+from itpcohort.criteria.profile import Criteria, builtin_profiles, load_criteria
+
+__all__ = ["Criteria", "builtin_profiles", "load_criteria"]

@@ -1,0 +1,96 @@
+"""Opening the compute engines, in one place: DuckDB (embedded, default) and Spark.
+
+DuckDB runs on the cohort's own embedded database. Spark runs in local mode
+unless a master URL is given (``spark://host:7077``, ``yarn``, ...); one
+SparkSession serves the whole Python process. The cohort's clean tables reach
+Spark as Parquet files written by DuckDB.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from itpcohort.cohort import Cohort
+from itpcohort.errors import EngineError
+
+EngineName = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+TABLES = ("patients", "treatments", "labs", "bleeding", "adverse_events")
+
+_spark_session: Any = None
+_spark_dir: tempfile.TemporaryDirectory[str] | None = None
+
+
+@dataclass
+class EngineTables:
+    """The cohort's clean tables as ibis tables on one engine."""
+
+    backend: Any
+    tables: dict[str, ir.Table]
+
+    def __getitem__(self, name: str) -> ir.Table:
+        return self.tables[name]
+
+
+def open_engine(cohort: Cohort, engine: str = "duckdb", master: str | None = None) -> EngineTables:
+    """The cohort's tables on ``engine`` (``duckdb`` or ``spark``)."""
+    if engine == "duckdb":
+        backend = ibis.duckdb.from_connection(cohort.con)
+        return EngineTables(backend, {name: backend.table(name) for name in TABLES})
+    if engine == "spark":
+        return _spark_tables(cohort, master)
+    raise EngineError(f"unknown engine '{engine}': use one of {', '.join(ENGINES)}")
+
+
+def spark_session(master: str | None = None) -> Any:
+    """The process's one SparkSession (local mode with all cores by default)."""
+    global _spark_session
+    if _spark_session is not None:
+        return _spark_session
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(
+            "the Spark engine needs pyspark: pip install 'itpcohort[spark]' (and Java 17+)"
+        ) from None
+    try:
+        builder = (
+            SparkSession.builder.appName("itpcohort")
+            .master(master or "local[*]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.memory", "4g")
+            .config("spark.sql.ansi.enabled", "false")
+        )
+        _spark_session = builder.getOrCreate()
+        _spark_session.sparkContext.setLogLevel("ERROR")
+    except Exception as exc:  # py4j and JVM start-up errors have no common base
+        raise EngineError(f"cannot start Spark ({master or 'local mode'}): {exc}") from None
+    return _spark_session
+
+
+def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
+    global _spark_dir
+    spark = spark_session(master)
+    if _spark_dir is None:
+        _spark_dir = tempfile.TemporaryDirectory(prefix="itpcohort-spark-")
+    folder = Path(_spark_dir.name) / uuid.uuid4().hex
+    folder.mkdir()
+    backend = ibis.pyspark.connect(spark)
+    tables = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        cohort.con.sql(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
+        view = f"itp_{folder.name}_{name}"
+        spark.read.parquet(str(path)).createOrReplaceTempView(view)
+        tables[name] = backend.table(view)
+    return EngineTables(backend, tables)

@@ -1,0 +1,352 @@
+"""The response engine: days -> levels -> achievements and losses -> endpoints.
+
+Written once as ibis expressions, so the same derivations run on DuckDB and on
+Spark. Each ``derive_*`` function is pure: ibis tables and settings in, an
+ibis table out. The rules are numbered as in ``shared/spec/response-criteria.md``
+(IWG 2009: Rodeghiero F et al., Blood 2009;113(11):2386-2393).
+
+Input tables (the clean cohort tables): ``patients`` (patient_id, excluded,
+followup_end_date), ``treatments`` (patient_id, drug, role, start_date,
+end_date, phase), ``labs`` (patient_id, date, test, value in canonical units),
+``bleeding`` (patient_id, date, who_grade).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+from ibis import _
+
+from itpcohort.criteria import Criteria
+
+#: day levels, ordered (rule 3)
+NR, R, CR = 0, 1, 2
+#: kinds of event in the episode stream (rules 4 and 5)
+LOSS, ACHIEVEMENT = 0, 1
+
+
+def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
+    """Whole days from ``earlier`` to ``later``."""
+    return later.delta(earlier, unit="day")
+
+
+def _plus(date: ir.DateValue, days: int) -> ir.DateValue:
+    return date + ibis.interval(days=days)
+
+
+def enrolled_patients(patients: ir.Table) -> ir.Table:
+    """Enrolled patients: ``excluded`` empty (cohort format, patients table)."""
+    excluded = patients.excluded.strip().length().fill_null(0) > 0
+    return patients.filter(~excluded).select("patient_id", "followup_end_date")
+
+
+def derive_treatment(treatments: ir.Table, study_drug: str) -> ir.Table:
+    """Study-drug treatment per patient: earliest start, latest end, null end if ongoing.
+
+    The treatment runs from the earliest ``start_date`` to the latest
+    ``end_date``; it is ongoing when the last period has no end (cohort format).
+    """
+    study = treatments.filter((_.role == "study") & (_.drug == study_drug))
+    per = study.group_by("patient_id").aggregate(
+        start_date=_.start_date.min(),
+        last_end=_.end_date.max(),
+        ongoing=_.end_date.isnull().any(),
+    )
+    return per.select(
+        "patient_id",
+        "start_date",
+        end_date=ibis.ifelse(per.ongoing, ibis.null("date"), per.last_end),
+    )
+
+
+def derive_baseline(platelets: ir.Table, treatment: ir.Table, criteria: Criteria) -> ir.Table:
+    """Rule 1: the last count in the ``baseline_window_days`` days up to and including the start.
+
+    The window holds the start date and the ``baseline_window_days - 1`` days
+    before it; of several counts that day, the lowest.
+    """
+    t = platelets.join(treatment, "patient_id")
+    before = _days(t.start_date, t.date)
+    t = t.filter((before >= 0) & (before < criteria.baseline_window_days))
+    t = t.mutate(last=t.date.max().over(group_by="patient_id"))
+    t = t.filter(t.date == t.last)
+    return t.group_by("patient_id").aggregate(
+        baseline_date=_.date.max(), baseline_platelets=_.value.min()
+    )
+
+
+def derive_rescue_windows(treatments: ir.Table, criteria: Criteria) -> ir.Table:
+    """Rule 2: rescue periods; counts from the first day to ``washout`` days after the last."""
+    rescue = treatments.filter(_.role == "rescue")
+    return rescue.select(
+        "patient_id",
+        rescue_start=rescue.start_date,
+        washout_end=_plus(rescue.end_date, criteria.rescue_washout_days),
+    )
+
+
+def derive_count_days(
+    platelets: ir.Table, treatment: ir.Table, rescue_windows: ir.Table
+) -> ir.Table:
+    """Rule 2: one value per day after the start (the lowest), and whether it is evaluable."""
+    t = platelets.join(treatment, "patient_id").filter(lambda t: t.date > t.start_date)
+    per_day = t.group_by(["patient_id", "date"]).aggregate(value=_.value.min())
+    w = rescue_windows
+    in_washout = per_day.semi_join(
+        w,
+        [
+            per_day.patient_id == w.patient_id,
+            per_day.date >= w.rescue_start,
+            w.washout_end.isnull() | (per_day.date <= w.washout_end),
+        ],
+    ).select("patient_id", "date", evaluable=ibis.literal(False))
+    flagged = per_day.left_join(in_washout, ["patient_id", "date"]).select(
+        per_day.patient_id, per_day.date, per_day.value, evaluable=in_washout.evaluable.isnull()
+    )
+    return flagged
+
+
+def derive_bleeding_days(
+    bleeding: ir.Table, treatment: ir.Table, criteria: Criteria
+) -> ir.Table:
+    """Rule 3: days after the start with bleeding of WHO grade >= ``bleeding_min_grade``."""
+    t = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(treatment, "patient_id")
+    t = t.filter(t.date > t.start_date)
+    return t.group_by(["patient_id", "date"]).aggregate(bleeding=_.who_grade.max())
+
+
+def derive_day_levels(
+    count_days: ir.Table, bleeding_days: ir.Table, baseline: ir.Table, criteria: Criteria
+) -> ir.Table:
+    """Rule 3: the level (NR < R < CR) of each evaluable day of a patient with a baseline.
+
+    Evaluable days are the evaluable count days and the bleeding days; a
+    bleeding day is NR, with or without a count.
+    """
+    counts = count_days.filter(_.evaluable).select(
+        "patient_id", "date", "value", bleeding=ibis.null("int64")
+    )
+    bleeds = bleeding_days.select(
+        "patient_id", "date", value=ibis.null("float64"), bleeding="bleeding"
+    )
+    days = (
+        counts.union(bleeds)
+        .group_by(["patient_id", "date"])
+        .aggregate(value=_.value.min(), bleeding=_.bleeding.max())
+    )
+    days = days.join(baseline.select("patient_id", "baseline_platelets"), "patient_id")
+    count, base = days.value, days.baseline_platelets
+    at_threshold = count >= criteria.r_threshold
+    at_fold = count >= criteria.fold * base
+    r_rule = {
+        "and": at_threshold & at_fold,
+        "or": at_threshold | at_fold,
+        "none": at_threshold,
+    }[criteria.fold_rule]
+    level = (
+        ibis.cases(
+            (days.bleeding.notnull(), NR),
+            (count >= criteria.cr_threshold, CR),
+            (r_rule, R),
+            else_=NR,
+        )
+    )
+    return days.mutate(level=level.cast("int8")).drop("baseline_platelets")
+
+
+def _confirmed(days: ir.Table, flag: ir.BooleanValue, name: str, min_days: int) -> ir.Table:
+    """Gaps and islands: days where ``flag`` holds up to a day >= ``min_days`` later.
+
+    Runs are consecutive evaluable days with the same ``flag``; a day is
+    confirmed when the run holding it reaches ``min_days`` or more days beyond it.
+    """
+    w = ibis.window(group_by="patient_id", order_by=["date"])
+    days = days.mutate(**{f"_{name}": flag})
+    col = days[f"_{name}"]
+    days = days.mutate(_changed=(col != col.lag().over(w)).fill_null(True).cast("int64"))
+    days = days.mutate(_run=days._changed.cumsum(group_by="patient_id", order_by="date"))
+    days = days.mutate(_run_end=days.date.max().over(group_by=["patient_id", "_run"]))
+    confirmed = _days(days._run_end, days.date) >= min_days
+    return days.mutate(**{name: confirmed}).drop("_changed", "_run", "_run_end", f"_{name}")
+
+
+def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
+    """Rules 4 and 5 per day: confirmed R-or-better, confirmed CR, confirmed below-R.
+
+    ``r_confirmed`` (rule 4): level >= R now and on every evaluable day up to one
+    at least ``response_confirm_days`` later; ``cr_confirmed`` likewise for CR;
+    ``loss_confirmed`` (rule 5): level < R now and on the next evaluable day(s)
+    to one at least ``loss_confirm_days`` later.
+    """
+    d = day_levels
+    d = _confirmed(d, d.level >= R, "r_confirmed", criteria.response_confirm_days)
+    d = d.mutate(r_confirmed=d.r_confirmed & (d.level >= R))
+    d = _confirmed(d, d.level >= CR, "cr_confirmed", criteria.response_confirm_days)
+    d = d.mutate(cr_confirmed=d.cr_confirmed & (d.level >= CR))
+    d = _confirmed(d, d.level < R, "loss_confirmed", criteria.loss_confirm_days)
+    return d.mutate(loss_confirmed=d.loss_confirmed & (d.level < R))
+
+
+def derive_events(
+    confirmations: ir.Table,
+    treatment: ir.Table,
+    bleeding: ir.Table,
+    rescue_windows: ir.Table,
+    criteria: Criteria,
+) -> ir.Table:
+    """Rules 4 and 5: the alternating stream of achievements and losses per patient.
+
+    Candidates: achievements (a confirmed R-or-better day on or before the end
+    date, or any while ongoing) and losses (a confirmed below-R day; a bleeding
+    of grade >= ``bleeding_min_grade``; a rescue start if ``rescue_is_loss``).
+    After the first achievement, the first loss ends the episode, the first
+    achievement after it starts the next: the first candidate of each run of
+    one kind, in date order.
+    """
+    c = confirmations.join(treatment.select("patient_id", "end_date"), "patient_id")
+    achievements = c.filter(
+        c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))
+    ).select("patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8"))
+    losses = [
+        c.filter(c.loss_confirmed).select("patient_id", "date", kind=ibis.literal(LOSS, "int8")),
+        bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).select(
+            "patient_id", "date", kind=ibis.literal(LOSS, "int8")
+        ),
+    ]
+    if criteria.rescue_is_loss:
+        losses.append(
+            rescue_windows.select(
+                "patient_id", date="rescue_start", kind=ibis.literal(LOSS, "int8")
+            )
+        )
+    stream = achievements.union(*losses, distinct=True)
+    first = stream.filter(_.kind == ACHIEVEMENT).group_by("patient_id").aggregate(
+        first_achievement=_.date.min()
+    )
+    stream = stream.join(first, "patient_id")
+    stream = stream.filter(stream.date >= stream.first_achievement).drop("first_achievement")
+    w = ibis.window(group_by="patient_id", order_by=["date", "kind"])
+    stream = stream.mutate(_new=(stream.kind != stream.kind.lag().over(w)).fill_null(True))
+    return stream.filter(stream._new).drop("_new")
+
+
+def _phase_on(periods: ir.Table, dates: ir.Table, column: str) -> ir.Table:
+    """Phase of the study-drug period in effect on each patient's ``column`` date."""
+    j = dates.join(periods, "patient_id")
+    j = j.filter(j.start_date <= j[column])
+    return j.group_by("patient_id").aggregate(period_phase=j.phase.argmax(j.start_date))
+
+
+def derive_endpoints(
+    patients: ir.Table,
+    treatments: ir.Table,
+    labs: ir.Table,
+    bleeding: ir.Table,
+    criteria: Criteria,
+    study_drug: str,
+) -> ir.Table:
+    """The per-patient endpoints table (rules 1-10), one row per enrolled patient."""
+    enrolled = enrolled_patients(patients)
+    treatment = derive_treatment(treatments, study_drug)
+    platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
+    baseline = derive_baseline(platelets, treatment, criteria)
+    rescue = derive_rescue_windows(treatments, criteria)
+    count_days = derive_count_days(platelets, treatment, rescue)
+    bleeding_days = derive_bleeding_days(bleeding, treatment, criteria)
+    levels = derive_day_levels(count_days, bleeding_days, baseline, criteria)
+    confirmations = derive_confirmations(levels, criteria)
+    events = derive_events(confirmations, treatment, bleeding, rescue, criteria)
+
+    evaluable = confirmations.group_by("patient_id").aggregate(
+        last_evaluable=_.date.max(), cr_date=_.date.min(where=_.cr_confirmed)
+    )
+    episodes = events.group_by("patient_id").aggregate(
+        response_date=_.date.min(where=_.kind == ACHIEVEMENT),
+        loss_date=_.date.min(where=_.kind == LOSS),
+        last_kind=_.kind.argmax(_.date),
+    )
+    study_periods = treatments.filter((_.role == "study") & (_.drug == study_drug))
+    loss_phase = _phase_on(
+        study_periods.select("patient_id", "start_date", "phase"),
+        episodes.filter(_.loss_date.notnull()).select("patient_id", "loss_date"),
+        "loss_date",
+    )
+    last_obs = _last_observation(enrolled, platelets, bleeding)
+
+    t = (
+        enrolled.left_join(treatment, "patient_id")
+        .left_join(baseline, "patient_id")
+        .left_join(evaluable, "patient_id")
+        .left_join(episodes, "patient_id")
+        .left_join(loss_phase, "patient_id")
+        .left_join(last_obs, "patient_id")
+    )
+    t = t.select(
+        "patient_id", "start_date", "end_date", "baseline_platelets", "last_evaluable",
+        "cr_date", "response_date", "loss_date", "last_kind", "period_phase", "last_observation",
+    )
+    # rule 4: a CR counts only when achieved on or before the end date
+    cr_date = ibis.ifelse(
+        t.end_date.isnull() | (t.cr_date <= t.end_date), t.cr_date, ibis.null("date")
+    )
+    t = t.mutate(cr_date=cr_date)
+    best = ibis.cases(
+        (t.cr_date.notnull(), "CR"),
+        (t.response_date.notnull(), "R"),
+        (t.baseline_platelets.notnull() & t.last_evaluable.notnull(), "NR"),
+        else_="NE",
+    )
+    ongoing = t.end_date.isnull()
+    loss_under_treatment = t.loss_date.notnull() & (ongoing | (t.loss_date <= t.end_date))
+    censor_date = ibis.ifelse(
+        ongoing, t.last_evaluable, ibis.least(t.end_date, t.last_evaluable)
+    )
+    duration = ibis.ifelse(
+        loss_under_treatment,
+        _days(t.loss_date, t.response_date),
+        _days(censor_date, t.response_date),
+    )
+    has_response = t.response_date.notnull()
+    phase = ibis.ifelse(
+        t.end_date.notnull() & (t.loss_date > t.end_date), "off", t.period_phase
+    )
+    sustained = (
+        t.end_date.notnull()
+        & (t.last_kind == ACHIEVEMENT)
+        & (_days(t.last_evaluable, t.end_date) >= criteria.sustained_min_days_off)
+    ).fill_null(False)
+    treatment_days = ibis.ifelse(
+        ongoing,
+        _days(t.last_observation, t.start_date),
+        _days(t.end_date, t.start_date),
+    )
+    return t.select(
+        "patient_id",
+        "start_date",
+        "end_date",
+        "baseline_platelets",
+        best_response=best,
+        response_date=t.response_date,
+        days_to_response=_days(t.response_date, t.start_date),
+        cr_date=t.cr_date,
+        days_to_cr=_days(t.cr_date, t.start_date),
+        loss_date=t.loss_date,
+        loss_phase=ibis.ifelse(t.loss_date.notnull(), phase, ibis.null("string")),
+        response_duration_days=ibis.ifelse(has_response, duration, ibis.null("int64")),
+        response_duration_censored=ibis.ifelse(
+            has_response, ~loss_under_treatment, ibis.null("boolean")
+        ),
+        sustained_off_treatment=sustained,
+        treatment_days=ibis.ifelse(t.start_date.notnull(), treatment_days, ibis.null("int64")),
+    ).order_by("patient_id")
+
+
+def _last_observation(enrolled: ir.Table, platelets: ir.Table, bleeding: ir.Table) -> ir.Table:
+    """Latest platelet count (evaluable or not), bleeding event or ``followup_end_date``."""
+    dates = platelets.select("patient_id", "date").union(
+        bleeding.select("patient_id", "date"),
+        enrolled.filter(_.followup_end_date.notnull()).select(
+            "patient_id", date="followup_end_date"
+        ),
+    )
+    return dates.group_by("patient_id").aggregate(last_observation=_.date.max())
