@@ -1,0 +1,5 @@
+"""``python -m itpcohort``."""
+
+from itpcohort.cli import main
+
+main()

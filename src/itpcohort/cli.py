@@ -1,0 +1,282 @@
+"""The ``itpcohort`` command line: thin, it parses arguments and calls the modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from itpcohort import __version__
+from itpcohort.errors import CohortDataError, ItpCohortError
+
+app = typer.Typer(
+    name="itpcohort",
+    help="Treatment-response cohort studies in immune thrombocytopenia (ITP): read a cohort "
+    "folder, judge response by the IWG 2009 criteria (or another profile) on DuckDB or Spark.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+_state = {"debug": False}
+
+
+class Engine(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+CohortDir = Annotated[
+    Path, typer.Argument(help="Cohort folder (patients, treatments, labs, ... as CSV/Parquet/XLSX).")
+]
+CriteriaOpt = Annotated[
+    str,
+    typer.Option(
+        "--criteria", "-c",
+        help="Response profile: iwg2009 (default), iwg2009-or, platelet50, or a .toml file.",
+    ),
+]
+StudyDrugOpt = Annotated[
+    str | None,
+    typer.Option("--study-drug", help="The study drug, when treatments has several with role study."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"itpcohort {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an internal error.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Known errors: their message, exit 2. Anything else: one line, exit 3."""
+    try:
+        yield
+    except CohortDataError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        for problem in errors:
+            err.print(str(problem), markup=False, highlight=False)
+        if not errors:
+            err.print(f"error: {exc}", markup=False, highlight=False)
+        else:
+            err.print(f"{len(errors)} error(s): run 'itpcohort validate' for the full report",
+                      style="red")
+        raise typer.Exit(2) from None
+    except ItpCohortError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            markup=False, highlight=False,
+        )
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def validate(
+    cohort_dir: CohortDir,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (for scripts).")
+    ] = False,
+) -> None:
+    """Check a cohort folder: every problem with file, line and column, and a per-table summary.
+
+    Exit status 0 when there are no errors (warnings allowed), 1 when there are.
+    """
+    from itpcohort.cohort import validate_cohort
+
+    with _handled():
+        report, cohort = validate_cohort(cohort_dir)
+        if cohort is not None:
+            cohort.con.close()
+        if json_output:
+            payload = {
+                "folder": report.folder,
+                "ok": report.ok,
+                "problems": [p.__dict__ for p in report.problems],
+                "tables": [s.as_dict() for s in report.summaries],
+            }
+            out.print_json(json.dumps(payload, default=str))
+        else:
+            _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    for problem in report.problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        out.print(str(problem), style=style, markup=False, highlight=False)
+    table = Table(title=f"Cohort {report.folder}", title_justify="left")
+    for col in ("table", "file", "read", "used", "set aside (why)"):
+        table.add_column(col, justify="right" if col in ("read", "used") else "left")
+    for s in report.summaries:
+        why = "; ".join(f"{n} {reason}" for reason, n in s.set_aside.items()) or "-"
+        table.add_row(s.table, s.file or "(absent)", str(s.read), str(s.used), why)
+    out.print(table)
+    verdict = "[green]valid[/]" if report.ok else "[red]not valid[/]"
+    out.print(f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+
+
+@app.command()
+def evaluate(
+    cohort_dir: CohortDir,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Endpoints file to write: .csv or .parquet.")
+    ],
+    criteria: CriteriaOpt = "iwg2009",
+    engine: Annotated[
+        Engine, typer.Option("--engine", "-e", help="duckdb (embedded) or spark.")
+    ] = Engine.duckdb,
+    master: Annotated[
+        str | None,
+        typer.Option("--master", help="Spark master URL (default: local mode on this machine)."),
+    ] = None,
+    study_drug: StudyDrugOpt = None,
+) -> None:
+    """Judge response for every enrolled patient and write the endpoints table."""
+    from itpcohort.cohort import read_cohort
+    from itpcohort.response import evaluate as run, write_endpoints
+
+    with _handled():
+        if output.suffix.lower() not in (".csv", ".parquet"):
+            raise ItpCohortError(f"--output {output}: use a .csv or .parquet file name")
+        with err.status("reading the cohort"):
+            cohort = read_cohort(cohort_dir)
+        for warning in cohort.report.warnings:
+            err.print(str(warning), style="yellow", markup=False, highlight=False)
+        with err.status(f"evaluating on {engine.value}"):
+            endpoints = run(
+                cohort, criteria, engine.value, study_drug=study_drug, master=master
+            )
+        write_endpoints(endpoints, output)
+        counts = endpoints["best_response"].value_counts()
+        summary = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("CR", "R", "NR", "NE"))
+        out.print(f"{len(endpoints)} patients ({summary}) -> {output}")
+
+
+@app.command()
+def explain(
+    cohort_dir: CohortDir,
+    patient_id: Annotated[str, typer.Argument(help="The patient's study ID.")],
+    criteria: CriteriaOpt = "iwg2009",
+    study_drug: StudyDrugOpt = None,
+) -> None:
+    """Show one patient's timeline: baseline, each day's level, what confirmed or ended response."""
+    from itpcohort.response.explain import explain_patient
+
+    with _handled():
+        x = explain_patient(cohort_dir, patient_id, criteria, study_drug=study_drug)
+        e = x.endpoints
+        out.print(f"[bold]{patient_id}[/] — criteria {x.criteria.name}: {x.criteria.description}")
+        for p in x.periods.itertuples():
+            end = p.end_date if p.end_date is not None and str(p.end_date) != "NaT" else "ongoing"
+            what = f"{p.drug} ({p.phase})" if p.role == "study" else f"rescue {p.drug}"
+            out.print(f"  {p.start_date} .. {end}: {what}")
+        if x.baseline.empty:
+            out.print(f"  baseline: none in the {x.criteria.baseline_window_days} days up to "
+                      "the start -> not evaluable (NE)")
+        else:
+            b = x.baseline.iloc[0]
+            out.print(f"  baseline: {b.baseline_platelets:g} x10^9/L on {b.baseline_date}")
+        table = Table(title="Days after the start", title_justify="left")
+        for col in ("date", "count", "evaluable", "bleed", "level", ">=R 7d", "CR 7d", "<R 2x"):
+            table.add_column(col, no_wrap=True)
+        for r in x.days.itertuples():
+            table.add_row(
+                str(r.date),
+                _fmt(r.value),
+                "yes" if r.evaluable is True or _missing(r.evaluable) else "no: washout",
+                _fmt(r.bleeding),
+                _fmt(r.level),
+                _tick(r.r_confirmed), _tick(r.cr_confirmed), _tick(r.loss_confirmed),
+            )
+        out.print(table)
+        for ev in x.events.itertuples():
+            out.print(f"  {ev.date}: [bold]{ev.event}[/] — {ev.why}")
+        out.print(
+            f"  => best response {e.best_response}; response {_fmt(e.response_date)}; "
+            f"CR {_fmt(e.cr_date)}; loss {_fmt(e.loss_date)} ({_fmt(e.loss_phase)}); "
+            f"duration {_fmt(e.response_duration_days)} days"
+            f"{' (censored)' if e.response_duration_censored is True else ''}; "
+            f"sustained off treatment {str(bool(e.sustained_off_treatment)).lower()}"
+        )
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))  # type: ignore[arg-type]
+
+
+def _fmt(value: object) -> str:
+    if _missing(value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp
+        return str(value.date())
+    return str(value)
+
+
+def _tick(value: object) -> str:
+    return "-" if _missing(value) else ("yes" if value else "")
+
+
+@app.command()
+def criteria(
+    profile: Annotated[
+        str | None, typer.Argument(help="A profile name or .toml file; omit to list profiles.")
+    ] = None,
+) -> None:
+    """List the shipped response profiles, or show one profile's settings."""
+    from itpcohort.criteria import builtin_profiles, load_criteria
+
+    with _handled():
+        names = [profile] if profile else builtin_profiles()
+        for name in names:
+            c = load_criteria(name)
+            out.print(f"[bold]{c.name}[/]: {c.description}  [dim]({c.source})[/]")
+            if profile:
+                for key, value in c.model_dump().items():
+                    if key not in ("name", "description", "source"):
+                        out.print(f"  {key} = {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)
+
+
+if __name__ == "__main__":
+    main()
