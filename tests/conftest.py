@@ -64,13 +64,13 @@ def spark_missing_reason() -> str | None:
     return None
 
 
-_SPARK_SKIP = spark_missing_reason()
+SPARK_SKIP = spark_missing_reason()
 ENGINES = [
     "duckdb",
     pytest.param(
         "spark",
-        marks=[pytest.mark.spark, pytest.mark.skipif(_SPARK_SKIP is not None,
-                                                     reason=_SPARK_SKIP or "")],
+        marks=[pytest.mark.spark, pytest.mark.skipif(SPARK_SKIP is not None,
+                                                     reason=SPARK_SKIP or "")],
     ),
 ]
 
