@@ -41,16 +41,25 @@ def write_cohort(
 ) -> Path:
     """Write a cohort folder of CSVs; rows follow the column orders below."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_csv(folder / "patients.csv",
-              ["patient_id", "enrollment_date", "excluded", "followup_end_date"], patients)
-    write_csv(folder / "treatments.csv",
-              ["patient_id", "drug", "role", "start_date", "end_date", "phase"], treatments)
+    write_csv(
+        folder / "patients.csv",
+        ["patient_id", "enrollment_date", "excluded", "followup_end_date"],
+        patients,
+    )
+    write_csv(
+        folder / "treatments.csv",
+        ["patient_id", "drug", "role", "start_date", "end_date", "phase"],
+        treatments,
+    )
     write_csv(folder / "labs.csv", ["patient_id", "date", "test", "value", "unit"], labs)
     if bleeding is not None:
         write_csv(folder / "bleeding.csv", ["patient_id", "date", "who_grade"], bleeding)
     if adverse_events is not None:
-        write_csv(folder / "adverse_events.csv",
-                  ["patient_id", "onset_date", "term", "grade"], adverse_events)
+        write_csv(
+            folder / "adverse_events.csv",
+            ["patient_id", "onset_date", "term", "grade"],
+            adverse_events,
+        )
     return folder
 
 
@@ -69,8 +78,10 @@ ENGINES = [
     "duckdb",
     pytest.param(
         "spark",
-        marks=[pytest.mark.spark, pytest.mark.skipif(SPARK_SKIP is not None,
-                                                     reason=SPARK_SKIP or "")],
+        marks=[
+            pytest.mark.spark,
+            pytest.mark.skipif(SPARK_SKIP is not None, reason=SPARK_SKIP or ""),
+        ],
     ),
 ]
 

@@ -47,10 +47,17 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
             obs.append(p.followup_end)
         out["treatment_days"] = (max(obs) - start).days if obs else None
     window = [(d, v) for d, v in p.counts if 0 <= (start - d).days < c.baseline_window_days]
-    empty = {"baseline_platelets": None, "best_response": "NE", "response_date": None,
-             "cr_date": None, "loss_date": None, "loss_phase": None,
-             "response_duration_days": None, "response_duration_censored": None,
-             "sustained_off_treatment": False}
+    empty = {
+        "baseline_platelets": None,
+        "best_response": "NE",
+        "response_date": None,
+        "cr_date": None,
+        "loss_date": None,
+        "loss_phase": None,
+        "response_duration_days": None,
+        "response_duration_censored": None,
+        "sustained_off_treatment": False,
+    }
     if not window:
         return out | empty
     base_day = max(d for d, _ in window)
@@ -95,8 +102,10 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
     for d in timeline:
         i = index.get(d)
         if state == "out":
-            if i is not None and attributable(d) and confirmed(
-                i, lambda lv: lv >= 1, c.response_confirm_days
+            if (
+                i is not None
+                and attributable(d)
+                and confirmed(i, lambda lv: lv >= 1, c.response_confirm_days)
             ):
                 state = "in"
                 episodes.append(("A", d))
@@ -105,8 +114,11 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
         ):
             state = "out"
             episodes.append(("L", d))
-    cr = [d for i, d in enumerate(dates)
-          if attributable(d) and confirmed(i, lambda lv: lv >= 2, c.response_confirm_days)]
+    cr = [
+        d
+        for i, d in enumerate(dates)
+        if attributable(d) and confirmed(i, lambda lv: lv >= 2, c.response_confirm_days)
+    ]
     response = next((d for k, d in episodes if k == "A"), None)
     loss = next((d for k, d in episodes if k == "L"), None)
     out["cr_date"] = cr[0] if cr else None
@@ -115,8 +127,12 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
     out["best_response"] = "CR" if cr else "R" if response else "NR"
     last_eval = dates[-1]
     if response is None:
-        return out | {"loss_phase": None, "response_duration_days": None,
-                      "response_duration_censored": None, "sustained_off_treatment": False}
+        return out | {
+            "loss_phase": None,
+            "response_duration_days": None,
+            "response_duration_censored": None,
+            "sustained_off_treatment": False,
+        }
     if loss is None:
         out["loss_phase"] = None
     elif end is not None and loss > end:

@@ -42,15 +42,20 @@ def patients(draw: st.DrawFn) -> PatientData:
         s = draw(st.integers(-20, 150))
         length = draw(st.one_of(st.none(), st.integers(0, 4)))
         rescue.append((_d(s), _d(s + length) if length is not None else None))
-    bleeding = [(_d(draw(st.integers(-5, 200))), draw(st.integers(0, 4)))
-                for _ in range(draw(st.integers(0, 2)))]
+    bleeding = [
+        (_d(draw(st.integers(-5, 200))), draw(st.integers(0, 4)))
+        for _ in range(draw(st.integers(0, 2)))
+    ]
     follow = draw(st.one_of(st.none(), st.integers(0, 250)))
     return PatientData(periods, counts, rescue, bleeding, _d(follow) if follow else None)
 
 
 def _write(folder: Path, cohort: list[PatientData]) -> Path:
     rows: dict[str, list[tuple[object, ...]]] = {
-        "patients": [], "treatments": [], "labs": [], "bleeding": []
+        "patients": [],
+        "treatments": [],
+        "labs": [],
+        "bleeding": [],
     }
     for i, p in enumerate(cohort):
         pid = f"P{i:03d}"
@@ -84,8 +89,7 @@ def test_engine_matches_the_oracle(profile: str, cohort: list[PatientData]) -> N
         want = oracle_endpoints(patient, criteria)
         for column, value in want.items():
             assert _same(row[column], value), (
-                f"{row['patient_id']} {column}: engine {row[column]!r}, oracle {value!r}\n"
-                f"{patient}"
+                f"{row['patient_id']} {column}: engine {row[column]!r}, oracle {value!r}\n{patient}"
             )
 
 

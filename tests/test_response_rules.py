@@ -34,138 +34,290 @@ class Case:
 
 CASES = [
     # rule 1: baseline
-    Case("baseline_on_start_day_is_last", [(-5, 50), (0, 20), (10, 50), (17, 50)],
-         {"baseline_platelets": 20.0, "best_response": "R", "days_to_response": 10}),
-    Case("baseline_lowest_of_the_day", [(-2, 25), (-2, 15), (10, 30), (17, 30)],
-         # baseline 15: 30 >= 30 and 30 >= 2 x 15
-         {"baseline_platelets": 15.0, "best_response": "R"}),
-    Case("baseline_window_first_day", [(-29, 20), (10, 50), (17, 50)],
-         # the 30 days up to and including day 0 are days -29..0
-         {"baseline_platelets": 20.0, "best_response": "R"}),
-    Case("baseline_window_day_before_is_out", [(-30, 20), (10, 50), (17, 50)],
-         {"baseline_platelets": None, "best_response": "NE", "response_date": None,
-          "response_duration_days": None, "sustained_off_treatment": False,
-          "treatment_days": 200}),
-    Case("baseline_but_no_evaluable_day_is_NE", [(-3, 20)],
-         {"baseline_platelets": 20.0, "best_response": "NE"}),
+    Case(
+        "baseline_on_start_day_is_last",
+        [(-5, 50), (0, 20), (10, 50), (17, 50)],
+        {"baseline_platelets": 20.0, "best_response": "R", "days_to_response": 10},
+    ),
+    Case(
+        "baseline_lowest_of_the_day",
+        [(-2, 25), (-2, 15), (10, 30), (17, 30)],
+        # baseline 15: 30 >= 30 and 30 >= 2 x 15
+        {"baseline_platelets": 15.0, "best_response": "R"},
+    ),
+    Case(
+        "baseline_window_first_day",
+        [(-29, 20), (10, 50), (17, 50)],
+        # the 30 days up to and including day 0 are days -29..0
+        {"baseline_platelets": 20.0, "best_response": "R"},
+    ),
+    Case(
+        "baseline_window_day_before_is_out",
+        [(-30, 20), (10, 50), (17, 50)],
+        {
+            "baseline_platelets": None,
+            "best_response": "NE",
+            "response_date": None,
+            "response_duration_days": None,
+            "sustained_off_treatment": False,
+            "treatment_days": 200,
+        },
+    ),
+    Case(
+        "baseline_but_no_evaluable_day_is_NE",
+        [(-3, 20)],
+        {"baseline_platelets": 20.0, "best_response": "NE"},
+    ),
     # rules 3 and 4: levels and confirmation
-    Case("r_confirmed_exactly_7_days_apart", [(0, 10), (10, 30), (17, 30)],
-         # 30 >= 30 and 30 >= 2 x 10 on days 10 and 17 (17 - 10 = 7)
-         {"best_response": "R", "response_date": 10, "days_to_response": 10, "cr_date": None,
-          "days_to_cr": None}),
-    Case("r_6_days_apart_is_not_confirmed", [(0, 10), (10, 40), (16, 40)],
-         {"best_response": "NR", "response_date": None, "sustained_off_treatment": False}),
-    Case("exactly_twice_baseline_is_r", [(0, 20), (10, 40), (17, 40)],
-         {"best_response": "R", "response_date": 10}),
-    Case("below_twice_baseline_is_nr", [(0, 20), (10, 39), (17, 39)],
-         {"best_response": "NR"}),
-    Case("cr_exactly_100_counts_as_r_below_twice_baseline", [(0, 60), (10, 100), (17, 100)],
-         # 100 < 2 x 60 but a CR-level day is at least R
-         {"best_response": "CR", "response_date": 10, "cr_date": 10, "days_to_cr": 10}),
-    Case("cr_after_r", [(0, 10), (10, 50), (17, 120), (24, 99), (30, 150), (37, 150)],
-         # R from day 10 (run 10..37); CR run 17 breaks on day 24 (99); CR from day 30
-         {"best_response": "CR", "response_date": 10, "cr_date": 30, "days_to_cr": 30}),
-    Case("a_dip_breaks_the_run", [(0, 10), (10, 50), (14, 20), (17, 50), (24, 50)],
-         # day 10's run ends on day 10; day 17's run reaches day 24
-         {"best_response": "R", "response_date": 17, "loss_date": None}),
-    Case("same_day_counts_take_the_lowest", [(0, 10), (10, 50), (10, 25), (17, 50), (24, 50)],
-         {"best_response": "R", "response_date": 17}),
+    Case(
+        "r_confirmed_exactly_7_days_apart",
+        [(0, 10), (10, 30), (17, 30)],
+        # 30 >= 30 and 30 >= 2 x 10 on days 10 and 17 (17 - 10 = 7)
+        {
+            "best_response": "R",
+            "response_date": 10,
+            "days_to_response": 10,
+            "cr_date": None,
+            "days_to_cr": None,
+        },
+    ),
+    Case(
+        "r_6_days_apart_is_not_confirmed",
+        [(0, 10), (10, 40), (16, 40)],
+        {"best_response": "NR", "response_date": None, "sustained_off_treatment": False},
+    ),
+    Case(
+        "exactly_twice_baseline_is_r",
+        [(0, 20), (10, 40), (17, 40)],
+        {"best_response": "R", "response_date": 10},
+    ),
+    Case("below_twice_baseline_is_nr", [(0, 20), (10, 39), (17, 39)], {"best_response": "NR"}),
+    Case(
+        "cr_exactly_100_counts_as_r_below_twice_baseline",
+        [(0, 60), (10, 100), (17, 100)],
+        # 100 < 2 x 60 but a CR-level day is at least R
+        {"best_response": "CR", "response_date": 10, "cr_date": 10, "days_to_cr": 10},
+    ),
+    Case(
+        "cr_after_r",
+        [(0, 10), (10, 50), (17, 120), (24, 99), (30, 150), (37, 150)],
+        # R from day 10 (run 10..37); CR run 17 breaks on day 24 (99); CR from day 30
+        {"best_response": "CR", "response_date": 10, "cr_date": 30, "days_to_cr": 30},
+    ),
+    Case(
+        "a_dip_breaks_the_run",
+        [(0, 10), (10, 50), (14, 20), (17, 50), (24, 50)],
+        # day 10's run ends on day 10; day 17's run reaches day 24
+        {"best_response": "R", "response_date": 17, "loss_date": None},
+    ),
+    Case(
+        "same_day_counts_take_the_lowest",
+        [(0, 10), (10, 50), (10, 25), (17, 50), (24, 50)],
+        {"best_response": "R", "response_date": 17},
+    ),
     # rule 2: rescue washout
-    Case("washout_from_rescue_start_to_56_days_after_end",
-         [(0, 10), (5, 5), (10, 50), (20, 50), (62, 10), (63, 50), (70, 50)],
-         # rescue days 5..6: counts on days 5..62 are not evaluable (6 + 56 = 62)
-         {"best_response": "R", "response_date": 63, "loss_date": None},
-         rescue=[(5, 6)]),
-    Case("ongoing_rescue_never_ends_washout", [(0, 10), (30, 50), (40, 50)],
-         {"best_response": "NE"}, rescue=[(20, None)]),
+    Case(
+        "washout_from_rescue_start_to_56_days_after_end",
+        [(0, 10), (5, 5), (10, 50), (20, 50), (62, 10), (63, 50), (70, 50)],
+        # rescue days 5..6: counts on days 5..62 are not evaluable (6 + 56 = 62)
+        {"best_response": "R", "response_date": 63, "loss_date": None},
+        rescue=[(5, 6)],
+    ),
+    Case(
+        "ongoing_rescue_never_ends_washout",
+        [(0, 10), (30, 50), (40, 50)],
+        {"best_response": "NE"},
+        rescue=[(20, None)],
+    ),
     # rule 4: attribution to the drug
-    Case("response_starting_after_stop_is_not_attributed",
-         [(0, 10), (20, 10), (35, 50), (42, 50)],
-         {"best_response": "NR", "response_date": None}, periods=[(0, 30, "full")]),
-    Case("response_starting_on_the_end_date_counts", [(0, 10), (30, 50), (37, 50)],
-         {"best_response": "R", "response_date": 30, "response_duration_days": 0,
-          "response_duration_censored": True}, periods=[(0, 30, "full")]),
+    Case(
+        "response_starting_after_stop_is_not_attributed",
+        [(0, 10), (20, 10), (35, 50), (42, 50)],
+        {"best_response": "NR", "response_date": None},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "response_starting_on_the_end_date_counts",
+        [(0, 10), (30, 50), (37, 50)],
+        {
+            "best_response": "R",
+            "response_date": 30,
+            "response_duration_days": 0,
+            "response_duration_censored": True,
+        },
+        periods=[(0, 30, "full")],
+    ),
     # rule 5: loss
-    Case("loss_two_consecutive_days_in_full_dose",
-         [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20)],
-         # loss on day 24 (next evaluable day 25 also < R): duration 24 - 10 = 14
-         {"best_response": "R", "loss_date": 24, "loss_phase": "full",
-          "response_duration_days": 14, "response_duration_censored": False}),
-    Case("single_low_count_is_not_a_loss",
-         [(0, 10), (10, 50), (17, 50), (24, 20), (31, 50), (38, 50)],
-         # censored at the last evaluable day (38) before the end (200): 38 - 10 = 28
-         {"loss_date": None, "response_duration_days": 28, "response_duration_censored": True}),
-    Case("loss_after_stopping_is_off",
-         [(0, 10), (10, 50), (17, 50), (40, 20), (45, 20)],
-         # censored at the end date (30): 30 - 10 = 20
-         {"loss_date": 40, "loss_phase": "off", "response_duration_days": 20,
-          "response_duration_censored": True, "sustained_off_treatment": False},
-         periods=[(0, 30, "full")]),
-    Case("loss_during_taper",
-         [(0, 10), (10, 50), (17, 50), (25, 20), (26, 20)],
-         {"loss_date": 25, "loss_phase": "taper", "response_duration_days": 15,
-          "response_duration_censored": False, "treatment_days": 40},
-         periods=[(0, 20, "full"), (21, 40, "taper")]),
-    Case("loss_on_the_end_date_is_under_treatment",
-         [(0, 10), (10, 50), (17, 50), (30, 20), (31, 20)],
-         {"loss_date": 30, "loss_phase": "full", "response_duration_days": 20,
-          "response_duration_censored": False}, periods=[(0, 30, "full")]),
-    Case("bleeding_grade_2_in_response_is_a_loss",
-         [(0, 10), (10, 50), (17, 50), (24, 50)],
-         {"best_response": "R", "loss_date": 20, "loss_phase": "full",
-          "response_duration_days": 10}, bleeding=[(20, 2)]),
-    Case("bleeding_grade_1_is_ignored", [(0, 10), (10, 50), (17, 50), (24, 50)],
-         {"loss_date": None, "response_duration_days": 14}, bleeding=[(20, 1)]),
-    Case("bleeding_day_is_nr_without_a_count", [(0, 10), (10, 50), (17, 50), (24, 50)],
-         # the bleeding on day 14 breaks day 10's run; before any response it is no loss
-         {"response_date": 17, "loss_date": None}, bleeding=[(14, 3)]),
-    Case("bleeding_only_day_is_evaluable_nr", [(0, 10)], {"best_response": "NR"},
-         bleeding=[(10, 3)]),
-    Case("rescue_start_in_response_is_a_loss", [(0, 10), (10, 50), (17, 50)],
-         {"loss_date": 30, "loss_phase": "full", "response_duration_days": 20},
-         rescue=[(30, 31)]),
-    Case("rescue_before_response_is_no_loss", [(0, 10), (80, 50), (90, 50)],
-         # rescue days 3..4: washout to day 60
-         {"response_date": 80, "loss_date": None}, rescue=[(3, 4)]),
+    Case(
+        "loss_two_consecutive_days_in_full_dose",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20)],
+        # loss on day 24 (next evaluable day 25 also < R): duration 24 - 10 = 14
+        {
+            "best_response": "R",
+            "loss_date": 24,
+            "loss_phase": "full",
+            "response_duration_days": 14,
+            "response_duration_censored": False,
+        },
+    ),
+    Case(
+        "single_low_count_is_not_a_loss",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (31, 50), (38, 50)],
+        # censored at the last evaluable day (38) before the end (200): 38 - 10 = 28
+        {"loss_date": None, "response_duration_days": 28, "response_duration_censored": True},
+    ),
+    Case(
+        "loss_after_stopping_is_off",
+        [(0, 10), (10, 50), (17, 50), (40, 20), (45, 20)],
+        # censored at the end date (30): 30 - 10 = 20
+        {
+            "loss_date": 40,
+            "loss_phase": "off",
+            "response_duration_days": 20,
+            "response_duration_censored": True,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "loss_during_taper",
+        [(0, 10), (10, 50), (17, 50), (25, 20), (26, 20)],
+        {
+            "loss_date": 25,
+            "loss_phase": "taper",
+            "response_duration_days": 15,
+            "response_duration_censored": False,
+            "treatment_days": 40,
+        },
+        periods=[(0, 20, "full"), (21, 40, "taper")],
+    ),
+    Case(
+        "loss_on_the_end_date_is_under_treatment",
+        [(0, 10), (10, 50), (17, 50), (30, 20), (31, 20)],
+        {
+            "loss_date": 30,
+            "loss_phase": "full",
+            "response_duration_days": 20,
+            "response_duration_censored": False,
+        },
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "bleeding_grade_2_in_response_is_a_loss",
+        [(0, 10), (10, 50), (17, 50), (24, 50)],
+        {"best_response": "R", "loss_date": 20, "loss_phase": "full", "response_duration_days": 10},
+        bleeding=[(20, 2)],
+    ),
+    Case(
+        "bleeding_grade_1_is_ignored",
+        [(0, 10), (10, 50), (17, 50), (24, 50)],
+        {"loss_date": None, "response_duration_days": 14},
+        bleeding=[(20, 1)],
+    ),
+    Case(
+        "bleeding_day_is_nr_without_a_count",
+        [(0, 10), (10, 50), (17, 50), (24, 50)],
+        # the bleeding on day 14 breaks day 10's run; before any response it is no loss
+        {"response_date": 17, "loss_date": None},
+        bleeding=[(14, 3)],
+    ),
+    Case(
+        "bleeding_only_day_is_evaluable_nr", [(0, 10)], {"best_response": "NR"}, bleeding=[(10, 3)]
+    ),
+    Case(
+        "rescue_start_in_response_is_a_loss",
+        [(0, 10), (10, 50), (17, 50)],
+        {"loss_date": 30, "loss_phase": "full", "response_duration_days": 20},
+        rescue=[(30, 31)],
+    ),
+    Case(
+        "rescue_before_response_is_no_loss",
+        [(0, 10), (80, 50), (90, 50)],
+        # rescue days 3..4: washout to day 60
+        {"response_date": 80, "loss_date": None},
+        rescue=[(3, 4)],
+    ),
     # rule 9 and 10: duration, sustained response
-    Case("new_episode_after_loss_can_be_sustained",
-         [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20), (30, 50), (40, 50), (128, 50)],
-         # loss day 24; new episode from day 30 in response at the end (100); 128 = 100 + 28
-         {"loss_date": 24, "response_duration_days": 14, "sustained_off_treatment": True},
-         periods=[(0, 100, "full")]),
-    Case("sustained_needs_a_count_28_days_off", [(0, 10), (10, 50), (17, 50), (58, 50)],
-         # 58 - 30 = 28
-         {"sustained_off_treatment": True, "response_duration_days": 20,
-          "response_duration_censored": True}, periods=[(0, 30, "full")]),
-    Case("sustained_27_days_off_is_not_enough", [(0, 10), (10, 50), (17, 50), (57, 50)],
-         {"sustained_off_treatment": False}, periods=[(0, 30, "full")]),
-    Case("sustained_broken_by_loss_off_treatment",
-         [(0, 10), (10, 50), (17, 50), (40, 20), (41, 20), (60, 50), (70, 50)],
-         # day 60's episode starts after the end: not attributed
-         {"sustained_off_treatment": False, "loss_date": 40, "loss_phase": "off"},
-         periods=[(0, 30, "full")]),
-    Case("ongoing_censors_at_last_evaluable_day", [(0, 10), (10, 50), (17, 50)],
-         # ongoing: treatment_days = follow-up end (200) - 0
-         {"end_date": None, "response_duration_days": 7, "response_duration_censored": True,
-          "sustained_off_treatment": False, "treatment_days": 200},
-         periods=[(0, None, "full")], followup_end=200),
-    Case("ongoing_treatment_days_from_latest_count", [(0, 10), (10, 20), (90, 20)],
-         {"best_response": "NR", "treatment_days": 90}, periods=[(0, None, "full")]),
-    Case("ongoing_treatment_days_from_latest_bleeding", [(0, 10), (10, 20)],
-         {"treatment_days": 120}, periods=[(0, None, "full")], bleeding=[(120, 1)]),
-    Case("treatment_runs_from_earliest_start_to_latest_end", [(0, 10), (10, 50), (17, 50)],
-         {"start_date": 0, "end_date": 90, "treatment_days": 90},
-         periods=[(0, 59, "full"), (60, 90, "taper")]),
+    Case(
+        "new_episode_after_loss_can_be_sustained",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20), (30, 50), (40, 50), (128, 50)],
+        # loss day 24; new episode from day 30 in response at the end (100); 128 = 100 + 28
+        {"loss_date": 24, "response_duration_days": 14, "sustained_off_treatment": True},
+        periods=[(0, 100, "full")],
+    ),
+    Case(
+        "sustained_needs_a_count_28_days_off",
+        [(0, 10), (10, 50), (17, 50), (58, 50)],
+        # 58 - 30 = 28
+        {
+            "sustained_off_treatment": True,
+            "response_duration_days": 20,
+            "response_duration_censored": True,
+        },
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "sustained_27_days_off_is_not_enough",
+        [(0, 10), (10, 50), (17, 50), (57, 50)],
+        {"sustained_off_treatment": False},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "sustained_broken_by_loss_off_treatment",
+        [(0, 10), (10, 50), (17, 50), (40, 20), (41, 20), (60, 50), (70, 50)],
+        # day 60's episode starts after the end: not attributed
+        {"sustained_off_treatment": False, "loss_date": 40, "loss_phase": "off"},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "ongoing_censors_at_last_evaluable_day",
+        [(0, 10), (10, 50), (17, 50)],
+        # ongoing: treatment_days = follow-up end (200) - 0
+        {
+            "end_date": None,
+            "response_duration_days": 7,
+            "response_duration_censored": True,
+            "sustained_off_treatment": False,
+            "treatment_days": 200,
+        },
+        periods=[(0, None, "full")],
+        followup_end=200,
+    ),
+    Case(
+        "ongoing_treatment_days_from_latest_count",
+        [(0, 10), (10, 20), (90, 20)],
+        {"best_response": "NR", "treatment_days": 90},
+        periods=[(0, None, "full")],
+    ),
+    Case(
+        "ongoing_treatment_days_from_latest_bleeding",
+        [(0, 10), (10, 20)],
+        {"treatment_days": 120},
+        periods=[(0, None, "full")],
+        bleeding=[(120, 1)],
+    ),
+    Case(
+        "treatment_runs_from_earliest_start_to_latest_end",
+        [(0, 10), (10, 50), (17, 50)],
+        {"start_date": 0, "end_date": 90, "treatment_days": 90},
+        periods=[(0, 59, "full"), (60, 90, "taper")],
+    ),
     # units
-    Case("counts_per_microlitre_are_divided_by_1000",
-         [(0, 10000), (10, 30000), (17, 30000)],
-         {"baseline_platelets": 10.0, "best_response": "R"}, unit="/uL"),
+    Case(
+        "counts_per_microlitre_are_divided_by_1000",
+        [(0, 10000), (10, 30000), (17, 30000)],
+        {"baseline_platelets": 10.0, "best_response": "R"},
+        unit="/uL",
+    ),
 ]
 
 
 def _cohort_rows(cases: list[Case]) -> dict[str, list[tuple[object, ...]]]:
     rows: dict[str, list[tuple[object, ...]]] = {
-        "patients": [], "treatments": [], "labs": [], "bleeding": []
+        "patients": [],
+        "treatments": [],
+        "labs": [],
+        "bleeding": [],
     }
     for case in cases:
         pid = case.id
@@ -173,8 +325,14 @@ def _cohort_rows(cases: list[Case]) -> dict[str, list[tuple[object, ...]]]:
         rows["patients"].append((pid, day(-30), None, follow))
         for start, end, phase in case.periods:
             rows["treatments"].append(
-                (pid, "tacrolimus", "study", day(start), day(end) if end is not None else None,
-                 phase)
+                (
+                    pid,
+                    "tacrolimus",
+                    "study",
+                    day(start),
+                    day(end) if end is not None else None,
+                    phase,
+                )
             )
         for start, end in case.rescue:
             rows["treatments"].append(

@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ENDPOINT_COLUMNS",
-    "CohortDataError",
     "Cohort",
+    "CohortDataError",
     "Criteria",
     "CriteriaError",
     "EngineError",

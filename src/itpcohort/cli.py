@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,24 +30,28 @@ err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     duckdb = "duckdb"
     spark = "spark"
 
 
 CohortDir = Annotated[
-    Path, typer.Argument(help="Cohort folder (patients, treatments, labs, ... as CSV/Parquet/XLSX).")
+    Path,
+    typer.Argument(help="Cohort folder (patients, treatments, labs, ... as CSV/Parquet/XLSX)."),
 ]
 CriteriaOpt = Annotated[
     str,
     typer.Option(
-        "--criteria", "-c",
+        "--criteria",
+        "-c",
         help="Response profile: iwg2009 (default), iwg2009-or, platelet50, or a .toml file.",
     ),
 ]
 StudyDrugOpt = Annotated[
     str | None,
-    typer.Option("--study-drug", help="The study drug, when treatments has several with role study."),
+    typer.Option(
+        "--study-drug", help="The study drug, when treatments has several with role study."
+    ),
 ]
 
 
@@ -81,8 +85,9 @@ def _handled() -> Iterator[None]:
         if not errors:
             err.print(f"error: {exc}", markup=False, highlight=False)
         else:
-            err.print(f"{len(errors)} error(s): run 'itpcohort validate' for the full report",
-                      style="red")
+            err.print(
+                f"{len(errors)} error(s): run 'itpcohort validate' for the full report", style="red"
+            )
         raise typer.Exit(2) from None
     except ItpCohortError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
@@ -94,7 +99,8 @@ def _handled() -> Iterator[None]:
             raise
         err.print(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(3) from None
 
@@ -163,7 +169,8 @@ def evaluate(
 ) -> None:
     """Judge response for every enrolled patient and write the endpoints table."""
     from itpcohort.cohort import read_cohort
-    from itpcohort.response import evaluate as run, write_endpoints
+    from itpcohort.response import evaluate as run
+    from itpcohort.response import write_endpoints
 
     with _handled():
         if output.suffix.lower() not in (".csv", ".parquet"):
@@ -173,9 +180,7 @@ def evaluate(
         for warning in cohort.report.warnings:
             err.print(str(warning), style="yellow", markup=False, highlight=False)
         with err.status(f"evaluating on {engine.value}"):
-            endpoints = run(
-                cohort, criteria, engine.value, study_drug=study_drug, master=master
-            )
+            endpoints = run(cohort, criteria, engine.value, study_drug=study_drug, master=master)
         write_endpoints(endpoints, output)
         counts = endpoints["best_response"].value_counts()
         summary = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("CR", "R", "NR", "NE"))
@@ -201,8 +206,10 @@ def explain(
             what = f"{p.drug} ({p.phase})" if p.role == "study" else f"rescue {p.drug}"
             out.print(f"  {p.start_date} .. {end}: {what}")
         if x.baseline.empty:
-            out.print(f"  baseline: none in the {x.criteria.baseline_window_days} days up to "
-                      "the start -> not evaluable (NE)")
+            out.print(
+                f"  baseline: none in the {x.criteria.baseline_window_days} days up to "
+                "the start -> not evaluable (NE)"
+            )
         else:
             b = x.baseline.iloc[0]
             out.print(f"  baseline: {b.baseline_platelets:g} x10^9/L on {b.baseline_date}")
@@ -216,7 +223,9 @@ def explain(
                 "yes" if r.evaluable is True or _missing(r.evaluable) else "no: washout",
                 _fmt(r.bleeding),
                 _fmt(r.level),
-                _tick(r.r_confirmed), _tick(r.cr_confirmed), _tick(r.loss_confirmed),
+                _tick(r.r_confirmed),
+                _tick(r.cr_confirmed),
+                _tick(r.loss_confirmed),
             )
         out.print(table)
         for ev in x.events.itertuples():

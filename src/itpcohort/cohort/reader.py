@@ -202,8 +202,12 @@ class _Checker:
         missing = [c.name for c in spec.columns if c.required and c.name not in source.columns]
         for name in missing:
             self.problems.append(
-                Problem(file, 1 if source.path.suffix.lower() != ".parquet" else None, name,
-                        f"required column '{name}' is missing: add it to the header")
+                Problem(
+                    file,
+                    1 if source.path.suffix.lower() != ".parquet" else None,
+                    name,
+                    f"required column '{name}' is missing: add it to the header",
+                )
             )
         if missing:
             self.usable[spec.name] = False
@@ -303,7 +307,8 @@ class _Checker:
             "patients",
             "SELECT p._line, 'patient_id', 'enrolled patient ''' || p.patient_id || "
             "''' has no study drug in treatments' FROM typed_patients p "
-            "WHERE p.patient_id IS NOT NULL AND NULLIF(TRIM(p.excluded), '') IS NULL AND NOT EXISTS "
+            "WHERE p.patient_id IS NOT NULL AND NULLIF(TRIM(p.excluded), '') IS NULL "
+            "AND NOT EXISTS "
             "(SELECT 1 FROM typed_treatments t WHERE t.patient_id = p.patient_id "
             "AND coalesce(lower(t.role), 'study') = 'study')",
             severity="warning",
@@ -438,22 +443,30 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
     if col.minimum is not None:
         hint = ": a count cannot be negative" if col.minimum == 0 else ""
         checks.append(
-            (f"{value} < {col.minimum}",
-             f"'{col.name} ' || {value} || ' is below {_num(col.minimum)}{hint}'", "error")
+            (
+                f"{value} < {col.minimum}",
+                f"'{col.name} ' || {value} || ' is below {_num(col.minimum)}{hint}'",
+                "error",
+            )
         )
     if col.maximum is not None:
         checks.append(
-            (f"{value} > {col.maximum}",
-             f"'{col.name} ' || {value} || ' is outside {_num(col.minimum)}-{_num(col.maximum)}'",
-             "error")
+            (
+                f"{value} > {col.maximum}",
+                f"'{col.name} ' || {value} || "
+                f"' is outside {_num(col.minimum)}-{_num(col.maximum)}'",
+                "error",
+            )
         )
     if col.choices:
         allowed = ", ".join(f"'{c}'" for c in col.choices)
         listed = ", ".join(col.choices)
         checks.append(
-            (f"lower({raw}) NOT IN ({allowed})",
-             f"'''' || {raw} || ''' is not one of: {listed}'",
-             "error" if col.choices_strict else "warning")
+            (
+                f"lower({raw}) NOT IN ({allowed})",
+                f"'''' || {raw} || ''' is not one of: {listed}'",
+                "error" if col.choices_strict else "warning",
+            )
         )
     return [(col.name, *check) for check in checks]
 

@@ -39,7 +39,9 @@ class Source:
 def find_table_file(folder: Path, table: str) -> tuple[Path | None, list[Problem]]:
     """The one file holding ``table`` in ``folder``; two with one stem is an error."""
     found = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.stem == table and p.suffix.lower() in SUFFIXES
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.stem == table and p.suffix.lower() in SUFFIXES
     )
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
@@ -121,7 +123,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Source:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             return _register_text(con, path, table, *_csv_rows(handle))
     except UnicodeDecodeError as exc:
-        problem = Problem(path.name, None, None, f"not UTF-8 text ({exc.reason}): save as UTF-8 CSV")
+        problem = Problem(
+            path.name, None, None, f"not UTF-8 text ({exc.reason}): save as UTF-8 CSV"
+        )
         return _register_text(con, path, table, [], iter(()), [problem])
     except csv.Error as exc:
         problem = Problem(path.name, None, None, f"not a readable CSV file: {exc}")

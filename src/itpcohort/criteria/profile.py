@@ -52,7 +52,9 @@ class Criteria(BaseModel):
 def builtin_profiles() -> list[str]:
     """Names of the profiles shipped with itpcohort."""
     folder = resources.files("itpcohort.criteria") / "profiles"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def load_criteria(profile: str | Path | Criteria = "iwg2009") -> Criteria:

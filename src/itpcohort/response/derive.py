@@ -106,9 +106,7 @@ def derive_count_days(
     return flagged
 
 
-def derive_bleeding_days(
-    bleeding: ir.Table, treatment: ir.Table, criteria: Criteria
-) -> ir.Table:
+def derive_bleeding_days(bleeding: ir.Table, treatment: ir.Table, criteria: Criteria) -> ir.Table:
     """Rule 3: days after the start with bleeding of WHO grade >= ``bleeding_min_grade``."""
     t = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(treatment, "patient_id")
     t = t.filter(t.date > t.start_date)
@@ -143,13 +141,11 @@ def derive_day_levels(
         "or": at_threshold | at_fold,
         "none": at_threshold,
     }[criteria.fold_rule]
-    level = (
-        ibis.cases(
-            (days.bleeding.notnull(), NR),
-            (count >= criteria.cr_threshold, CR),
-            (r_rule, R),
-            else_=NR,
-        )
+    level = ibis.cases(
+        (days.bleeding.notnull(), NR),
+        (count >= criteria.cr_threshold, CR),
+        (r_rule, R),
+        else_=NR,
     )
     return days.mutate(level=level.cast("int8")).drop("baseline_platelets")
 
@@ -204,9 +200,9 @@ def derive_events(
     one kind, in date order.
     """
     c = confirmations.join(treatment.select("patient_id", "end_date"), "patient_id")
-    achievements = c.filter(
-        c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))
-    ).select("patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8"))
+    achievements = c.filter(c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))).select(
+        "patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8")
+    )
     losses = [
         c.filter(c.loss_confirmed).select("patient_id", "date", kind=ibis.literal(LOSS, "int8")),
         bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).select(
@@ -220,8 +216,10 @@ def derive_events(
             )
         )
     stream = achievements.union(*losses, distinct=True)
-    first = stream.filter(_.kind == ACHIEVEMENT).group_by("patient_id").aggregate(
-        first_achievement=_.date.min()
+    first = (
+        stream.filter(_.kind == ACHIEVEMENT)
+        .group_by("patient_id")
+        .aggregate(first_achievement=_.date.min())
     )
     stream = stream.join(first, "patient_id")
     stream = stream.filter(stream.date >= stream.first_achievement).drop("first_achievement")
@@ -282,8 +280,17 @@ def derive_endpoints(
         .left_join(last_obs, "patient_id")
     )
     t = t.select(
-        "patient_id", "start_date", "end_date", "baseline_platelets", "last_evaluable",
-        "cr_date", "response_date", "loss_date", "last_kind", "period_phase", "last_observation",
+        "patient_id",
+        "start_date",
+        "end_date",
+        "baseline_platelets",
+        "last_evaluable",
+        "cr_date",
+        "response_date",
+        "loss_date",
+        "last_kind",
+        "period_phase",
+        "last_observation",
     )
     # rule 4: a CR counts only when achieved on or before the end date
     cr_date = ibis.ifelse(
@@ -298,18 +305,14 @@ def derive_endpoints(
     )
     ongoing = t.end_date.isnull()
     loss_under_treatment = t.loss_date.notnull() & (ongoing | (t.loss_date <= t.end_date))
-    censor_date = ibis.ifelse(
-        ongoing, t.last_evaluable, ibis.least(t.end_date, t.last_evaluable)
-    )
+    censor_date = ibis.ifelse(ongoing, t.last_evaluable, ibis.least(t.end_date, t.last_evaluable))
     duration = ibis.ifelse(
         loss_under_treatment,
         _days(t.loss_date, t.response_date),
         _days(censor_date, t.response_date),
     )
     has_response = t.response_date.notnull()
-    phase = ibis.ifelse(
-        t.end_date.notnull() & (t.loss_date > t.end_date), "off", t.period_phase
-    )
+    phase = ibis.ifelse(t.end_date.notnull() & (t.loss_date > t.end_date), "off", t.period_phase)
     sustained = (
         t.end_date.notnull()
         & (t.last_kind == ACHIEVEMENT)

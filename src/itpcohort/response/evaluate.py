@@ -100,8 +100,12 @@ def evaluate(
     drug = study_drug_of(cohort, study_drug)
     tables = open_engine(cohort, engine, master)
     expr = derive_endpoints(
-        tables["patients"], tables["treatments"], tables["labs"], tables["bleeding"],
-        settings, drug,
+        tables["patients"],
+        tables["treatments"],
+        tables["labs"],
+        tables["bleeding"],
+        settings,
+        drug,
     )
     try:
         frame = tables.backend.to_pandas(expr)
@@ -149,9 +153,7 @@ def write_endpoints(endpoints: pd.DataFrame, path: str | Path) -> Path:
         _csv_frame(endpoints).to_csv(target, index=False, na_rep="")
     elif suffix == ".parquet":
         table = pa.Table.from_pandas(endpoints, preserve_index=False)
-        table = table.set_column(
-            0, "patient_id", table.column("patient_id").cast(pa.string())
-        )
+        table = table.set_column(0, "patient_id", table.column("patient_id").cast(pa.string()))
         for col in DATE_COLUMNS:
             i = table.schema.get_field_index(col)
             table = table.set_column(i, col, table.column(col).cast(pa.date32()))

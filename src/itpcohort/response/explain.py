@@ -56,9 +56,7 @@ def explain_patient(
             "SELECT excluded FROM patients WHERE patient_id = $1", params=[patient_id]
         ).fetchall()
         why = (
-            f"was excluded ({known[0][0]}) and has no endpoints"
-            if known
-            else "is not in patients"
+            f"was excluded ({known[0][0]}) and has no endpoints" if known else "is not in patients"
         )
         raise CohortDataError(f"patient '{patient_id}' {why}")
     treatment = d.derive_treatment(one["treatments"], drug)
@@ -88,8 +86,14 @@ def explain_patient(
     stream = events.to_pandas().sort_values("date").reset_index(drop=True)
     stream["event"] = stream["kind"].map({d.ACHIEVEMENT: "response achieved", d.LOSS: "loss"})
     stream["why"] = [
-        _why(row.date, row.kind, days, one_bleeding=one["bleeding"].to_pandas(), periods=periods,
-             settings=settings)
+        _why(
+            row.date,
+            row.kind,
+            days,
+            one_bleeding=one["bleeding"].to_pandas(),
+            periods=periods,
+            settings=settings,
+        )
         for row in stream.itertuples()
     ]
     return Explanation(
@@ -126,7 +130,7 @@ def _why(
     if kind == d.ACHIEVEMENT:
         gap = settings.response_confirm_days
         confirm = later[pd.to_datetime(later["date"]) >= ts + pd.Timedelta(days=gap)]
-        when = confirm["date"].iloc[0] if len(confirm) else "?"
+        when = pd.Timestamp(confirm["date"].iloc[0]).date() if len(confirm) else "?"
         return f"level >= R on this day and every evaluable day to {when} (>= {gap} days later)"
     bleeds = one_bleeding[
         (pd.to_datetime(one_bleeding["date"]) == ts)
@@ -137,5 +141,5 @@ def _why(
     rescues = periods[(periods["role"] == "rescue") & (pd.to_datetime(periods["start_date"]) == ts)]
     if len(rescues):
         return f"rescue therapy started ({', '.join(rescues['drug'])})"
-    nxt = later["date"].iloc[0] if len(later) else "?"
+    nxt = pd.Timestamp(later["date"].iloc[0]).date() if len(later) else "?"
     return f"level < R on this day and on the next evaluable day ({nxt})"
