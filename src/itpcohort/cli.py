@@ -177,8 +177,14 @@ def evaluate(
             raise ItpCohortError(f"--output {output}: use a .csv or .parquet file name")
         with err.status("reading the cohort"):
             cohort = read_cohort(cohort_dir)
-        for warning in cohort.report.warnings:
+        warnings = cohort.report.warnings
+        for warning in warnings[:10]:
             err.print(str(warning), style="yellow", markup=False, highlight=False)
+        if len(warnings) > 10:
+            err.print(
+                f"... {len(warnings) - 10} more warnings: 'itpcohort validate' lists them",
+                style="yellow",
+            )
         with err.status(f"evaluating on {engine.value}"):
             endpoints = run(cohort, criteria, engine.value, study_drug=study_drug, master=master)
         write_endpoints(endpoints, output)

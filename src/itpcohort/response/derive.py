@@ -150,22 +150,6 @@ def derive_day_levels(
     return days.mutate(level=level.cast("int8")).drop("baseline_platelets")
 
 
-def _confirmed(days: ir.Table, flag: ir.BooleanValue, name: str, min_days: int) -> ir.Table:
-    """Gaps and islands: days where ``flag`` holds up to a day >= ``min_days`` later.
-
-    Runs are consecutive evaluable days with the same ``flag``; a day is
-    confirmed when the run holding it reaches ``min_days`` or more days beyond it.
-    """
-    w = ibis.window(group_by="patient_id", order_by=["date"])
-    days = days.mutate(**{f"_{name}": flag})
-    col = days[f"_{name}"]
-    days = days.mutate(_changed=(col != col.lag().over(w)).fill_null(True).cast("int64"))
-    days = days.mutate(_run=days._changed.cumsum(group_by="patient_id", order_by="date"))
-    days = days.mutate(_run_end=days.date.max().over(group_by=["patient_id", "_run"]))
-    confirmed = _days(days._run_end, days.date) >= min_days
-    return days.mutate(**{name: confirmed}).drop("_changed", "_run", "_run_end", f"_{name}")
-
-
 def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
     """Rules 4 and 5 per day: confirmed R-or-better, confirmed CR, confirmed below-R.
 
@@ -173,14 +157,38 @@ def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
     at least ``response_confirm_days`` later; ``cr_confirmed`` likewise for CR;
     ``loss_confirmed`` (rule 5): level < R now and on the next evaluable day(s)
     to one at least ``loss_confirm_days`` later.
+
+    Gaps and islands: a run is a stretch of consecutive evaluable days on one
+    side of a threshold; a day is confirmed when its run reaches far enough
+    beyond it. The run's end is the first later day (or this one) that is the
+    last of its run. All windows share one ordering, so engines sort twice.
     """
-    d = day_levels
-    d = _confirmed(d, d.level >= R, "r_confirmed", criteria.response_confirm_days)
-    d = d.mutate(r_confirmed=d.r_confirmed & (d.level >= R))
-    d = _confirmed(d, d.level >= CR, "cr_confirmed", criteria.response_confirm_days)
-    d = d.mutate(cr_confirmed=d.cr_confirmed & (d.level >= CR))
-    d = _confirmed(d, d.level < R, "loss_confirmed", criteria.loss_confirm_days)
-    return d.mutate(loss_confirmed=d.loss_confirmed & (d.level < R))
+    w = ibis.window(group_by="patient_id", order_by="date")
+    following = ibis.window(group_by="patient_id", order_by="date", rows=(0, None))
+    d = day_levels.mutate(_next=day_levels.level.lead().over(w))
+    flags = {
+        "r_confirmed": (lambda lv: lv >= R, criteria.response_confirm_days),
+        "cr_confirmed": (lambda lv: lv >= CR, criteria.response_confirm_days),
+        "loss_confirmed": (lambda lv: lv < R, criteria.loss_confirm_days),
+    }
+    last_of_run = {
+        f"_last_{name}": d._next.isnull() | (side(d._next) != side(d.level))
+        for name, (side, _gap) in flags.items()
+    }
+    d = d.mutate(**last_of_run)
+    run_end = {
+        f"_end_{name}": ibis.ifelse(d[f"_last_{name}"], d.date, ibis.null("date"))
+        .min()
+        .over(following)
+        for name in flags
+    }
+    d = d.mutate(**run_end)
+    confirmed = {
+        name: side(d.level) & (_days(d[f"_end_{name}"], d.date) >= gap)
+        for name, (side, gap) in flags.items()
+    }
+    helpers = ["_next", *last_of_run, *run_end]
+    return d.mutate(**confirmed).drop(*helpers)
 
 
 def derive_events(
