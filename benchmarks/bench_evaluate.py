@@ -75,7 +75,7 @@ def main() -> None:
         folder = ensure(n, args.counts)
         r = run(folder, engine)
         rate = n / float(r["total_s"])  # type: ignore[arg-type]
-        jvm = f", JVM {r['children_peak_mib']:.0f} MiB" if engine == "spark" else ""
+        jvm = " (+ the JVM)" if engine == "spark" else ""
         print(
             f"{engine:6s} {n:>9,d} patients x {args.counts} counts: read+validate "
             f"{r['read_s']:.1f} s, evaluate {r['evaluate_s']:.1f} s, total {r['total_s']:.1f} s "
