@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from itpcohort import __version__
+from itpcohort.cohort.problems import ValidationReport
 from itpcohort.errors import CohortDataError, ItpCohortError
 
 app = typer.Typer(
@@ -136,7 +137,7 @@ def validate(
         raise typer.Exit(1)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: ValidationReport) -> None:
     for problem in report.problems:
         style = "red" if problem.severity == "error" else "yellow"
         out.print(str(problem), style=style, markup=False, highlight=False)

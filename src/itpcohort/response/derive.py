@@ -13,6 +13,8 @@ end_date, phase), ``labs`` (patient_id, date, test, value in canonical units),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ibis
 import ibis.expr.types as ir
 from ibis import _
@@ -243,16 +245,29 @@ def _phase_on(periods: ir.Table, dates: ir.Table, column: str) -> ir.Table:
     return j.group_by("patient_id").aggregate(period_phase=j.phase.argmax(j.start_date))
 
 
-def derive_endpoints(
+@dataclass(frozen=True)
+class Timeline:
+    """Every intermediate table of the derivation (rules 1-5), for endpoints and explain."""
+
+    enrolled: ir.Table
+    treatment: ir.Table
+    platelets: ir.Table
+    baseline: ir.Table
+    rescue: ir.Table
+    count_days: ir.Table
+    confirmations: ir.Table
+    events: ir.Table
+
+
+def derive_timeline(
     patients: ir.Table,
     treatments: ir.Table,
     labs: ir.Table,
     bleeding: ir.Table,
     criteria: Criteria,
     study_drug: str,
-) -> ir.Table:
-    """The per-patient endpoints table (rules 1-10), one row per enrolled patient."""
-    enrolled = enrolled_patients(patients)
+) -> Timeline:
+    """Rules 1-5 step by step: treatment, baseline, days, levels, confirmations, episodes."""
     treatment = derive_treatment(treatments, study_drug)
     platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
     baseline = derive_baseline(platelets, treatment, criteria)
@@ -262,6 +277,30 @@ def derive_endpoints(
     levels = derive_day_levels(count_days, bleeding_days, baseline, criteria)
     confirmations = derive_confirmations(levels, criteria)
     events = derive_events(confirmations, treatment, bleeding, rescue, criteria)
+    return Timeline(
+        enrolled_patients(patients),
+        treatment,
+        platelets,
+        baseline,
+        rescue,
+        count_days,
+        confirmations,
+        events,
+    )
+
+
+def derive_endpoints(
+    patients: ir.Table,
+    treatments: ir.Table,
+    labs: ir.Table,
+    bleeding: ir.Table,
+    criteria: Criteria,
+    study_drug: str,
+) -> ir.Table:
+    """The per-patient endpoints table (rules 1-10), one row per enrolled patient."""
+    tl = derive_timeline(patients, treatments, labs, bleeding, criteria, study_drug)
+    enrolled, treatment, platelets, baseline = tl.enrolled, tl.treatment, tl.platelets, tl.baseline
+    confirmations, events = tl.confirmations, tl.events
 
     evaluable = confirmations.group_by("patient_id").aggregate(
         last_evaluable=_.date.max(), cr_date=_.date.min(where=_.cr_confirmed)

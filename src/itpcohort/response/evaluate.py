@@ -124,7 +124,7 @@ def normalise_endpoints(frame: pd.DataFrame) -> pd.DataFrame:
         if col in DATE_COLUMNS:
             out[col] = pd.to_datetime(values).astype("datetime64[s]")
         elif col in DAY_COLUMNS:
-            out[col] = pd.array(values, dtype="Int64") if len(values) else values.astype("Int64")
+            out[col] = values.astype("Int64")
         elif col == "baseline_platelets":
             out[col] = values.astype("float64")
         elif col == "response_duration_censored":

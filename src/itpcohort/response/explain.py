@@ -59,21 +59,15 @@ def explain_patient(
             f"was excluded ({known[0][0]}) and has no endpoints" if known else "is not in patients"
         )
         raise CohortDataError(f"patient '{patient_id}' {why}")
-    treatment = d.derive_treatment(one["treatments"], drug)
-    platelets = one["labs"].filter(_.test == "platelets").select("patient_id", "date", "value")
-    baseline = d.derive_baseline(platelets, treatment, settings)
-    rescue = d.derive_rescue_windows(one["treatments"], settings)
-    count_days = d.derive_count_days(platelets, treatment, rescue)
-    bleeding_days = d.derive_bleeding_days(one["bleeding"], treatment, settings)
-    levels = d.derive_day_levels(count_days, bleeding_days, baseline, settings)
-    confirmations = d.derive_confirmations(levels, settings)
-    events = d.derive_events(confirmations, treatment, one["bleeding"], rescue, settings)
+    tl = d.derive_timeline(
+        one["patients"], one["treatments"], one["labs"], one["bleeding"], settings, drug
+    )
     endpoints = d.derive_endpoints(
         one["patients"], one["treatments"], one["labs"], one["bleeding"], settings, drug
     )
 
-    days = count_days.to_pandas().merge(
-        confirmations.to_pandas().drop(columns=["value"]), on=["patient_id", "date"], how="outer"
+    days = tl.count_days.to_pandas().merge(
+        tl.confirmations.to_pandas().drop(columns=["value"]), on=["patient_id", "date"], how="outer"
     )
     days["level"] = days["level"].map(LEVEL_NAMES)
     days = days.sort_values("date").reset_index(drop=True)
@@ -83,14 +77,15 @@ def explain_patient(
         .order_by("start_date")
         .to_pandas()
     )
-    stream = events.to_pandas().sort_values("date").reset_index(drop=True)
+    stream = tl.events.to_pandas().sort_values("date").reset_index(drop=True)
     stream["event"] = stream["kind"].map({d.ACHIEVEMENT: "response achieved", d.LOSS: "loss"})
+    bleeding = one["bleeding"].to_pandas()
     stream["why"] = [
         _why(
             row.date,
             row.kind,
             days,
-            one_bleeding=one["bleeding"].to_pandas(),
+            one_bleeding=bleeding,
             periods=periods,
             settings=settings,
         )
@@ -100,7 +95,7 @@ def explain_patient(
         patient_id,
         settings,
         _as_dates(periods),
-        _as_dates(baseline.to_pandas()),
+        _as_dates(tl.baseline.to_pandas()),
         _as_dates(days),
         _as_dates(stream[["date", "event", "why"]]),
         normalise_endpoints(endpoints.to_pandas()).iloc[0],
