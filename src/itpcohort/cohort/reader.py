@@ -46,8 +46,11 @@ class Cohort:
     study_drugs: tuple[str, ...]
 
     def table(self, name: str) -> pd.DataFrame:
-        """One clean table as a pandas DataFrame (``_line`` is the source line)."""
-        return self.con.sql(f"SELECT * FROM {quote(name)} ORDER BY ALL").df()
+        """One clean table as a pandas DataFrame (``_line`` is the source line).
+
+        The internal integer key ``_pid`` (the engines' join key) is left out.
+        """
+        return self.con.sql(f"SELECT * EXCLUDE (_pid) FROM {quote(name)} ORDER BY ALL").df()
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -133,7 +136,7 @@ def validate_cohort(folder: str | Path) -> tuple[ValidationReport, Cohort | None
     covariates = tuple(
         c
         for c in con.sql("SELECT * FROM patients LIMIT 0").columns
-        if c not in {s.name for s in TABLES[0].columns} and c != "_line"
+        if c not in {s.name for s in TABLES[0].columns} and c not in ("_line", "_pid")
     )
     drugs = tuple(
         r[0]
@@ -230,19 +233,28 @@ class _Checker:
         extra = [c for c in source.columns if c not in {s.name for s in spec.columns}]
         if spec.keeps_extra:
             select += [quote(c) for c in extra]
+        for severity in ("error", "warning"):
+            select.append(f"{_issues_sql([c for c in checks if c[3] == severity])} AS _{severity}s")
+        # one pass over the source: typed values, and each row's cell problems (NULL if none)
         con.sql(
-            f"CREATE OR REPLACE TEMP VIEW typed_{spec.name} AS "
+            f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} AS "
             f"SELECT {', '.join(select)} FROM {source.relation}"
         )
         for severity in ("error", "warning"):
-            chosen = [c for c in checks if c[3] == severity]
-            if chosen:
-                self.collect(spec.name, _cell_checks_sql(source.relation, chosen), severity)
+            self.collect(
+                spec.name,
+                f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
+                f"FROM typed_{spec.name} WHERE _{severity}s IS NOT NULL) WHERE p IS NOT NULL",
+                severity,
+            )
         return summary
 
     def _create_empty(self, spec: TableSpec) -> None:
         cols = ", ".join(f"{quote(c.name)} {_sql_type(c.kind)}" for c in spec.columns)
-        self.con.sql(f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} (_line BIGINT, {cols})")
+        self.con.sql(
+            f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} (_line BIGINT, {cols}, "
+            f"_errors {_ISSUES_TYPE}, _warnings {_ISSUES_TYPE})"
+        )
 
     # -- across tables ------------------------------------------------------
     def cross_checks(self, summaries: list[TableSummary]) -> None:
@@ -262,10 +274,18 @@ class _Checker:
                 "' is before enrollment_date ' || enrollment_date FROM typed_patients "
                 "WHERE followup_end_date < enrollment_date",
             )
+        # one row per patient (the first, if an ID repeats), with an integer key _pid
+        # in patient_id order: the engines join and sort on it instead of on text
         con.sql(
-            "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT DISTINCT patient_id, "
-            "enrollment_date, NULLIF(TRIM(excluded), '') IS NOT NULL AS is_excluded "
-            "FROM typed_patients WHERE patient_id IS NOT NULL"
+            "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT patient_id, "
+            "CAST(row_number() OVER (ORDER BY patient_id) AS BIGINT) AS _pid, "
+            "arg_min(enrollment_date, _line) AS enrollment_date, "
+            "arg_min(NULLIF(TRIM(excluded), '') IS NOT NULL, _line) AS is_excluded "
+            "FROM typed_patients WHERE patient_id IS NOT NULL GROUP BY patient_id"
+        )
+        con.sql(
+            "CREATE OR REPLACE TEMP VIEW enrolled AS "
+            "SELECT patient_id, _pid FROM patients_ok WHERE NOT is_excluded"
         )
         for table in ("treatments", "labs", "bleeding", "adverse_events"):
             if not self.usable[table]:
@@ -326,105 +346,119 @@ class _Checker:
             f"factor DOUBLE, canonical VARCHAR); INSERT INTO unit_table VALUES {values}"
         )
         known = ", ".join(f"'{t}'" for t in units.TESTS)
-        unit_key = _unit_key_sql("unit")
+        # units are resolved once per distinct (test, unit) pair, not once per row
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE lab_units AS SELECT d.test AS test_raw, "
+            "d.unit AS unit_raw, lower(d.test) AS test, lower(d.test) IN "
+            f"({known}) AS known_test, u.factor, u.canonical, (SELECT string_agg(DISTINCT "
+            "k.unit_key, ', ' ORDER BY k.unit_key) FROM unit_table k WHERE k.test = "
+            "lower(d.test)) AS allowed FROM (SELECT DISTINCT test, unit FROM typed_labs "
+            "WHERE test IS NOT NULL AND unit IS NOT NULL) d LEFT JOIN unit_table u "
+            f"ON u.test = lower(d.test) AND u.unit_key = {_unit_key_sql('d.unit')}"
+        )
         self.collect(
             "labs",
-            f"SELECT l._line, 'unit', 'unknown unit ''' || l.unit || ''' for ' || lower(l.test) "
-            f"|| ': use one of ' || (SELECT string_agg(DISTINCT u.unit_key, ', ' ORDER BY "
-            f"u.unit_key) FROM unit_table u WHERE u.test = lower(l.test)) FROM typed_labs l "
-            f"WHERE lower(l.test) IN ({known}) AND l.unit IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM unit_table u WHERE u.test = lower(l.test) "
-            f"AND u.unit_key = {_unit_key_sql('l.unit')})",
+            "SELECT l._line, 'unit', 'unknown unit ''' || l.unit || ''' for ' || u.test "
+            "|| ': use one of ' || u.allowed FROM typed_labs l JOIN (SELECT * FROM lab_units "
+            "WHERE known_test AND factor IS NULL) u ON l.test = u.test_raw AND l.unit = u.unit_raw",
         )
-        con.sql(
-            "CREATE OR REPLACE TEMP VIEW converted_labs AS SELECT l._line, l.patient_id, l.date, "
-            "lower(l.test) AS test, l.value * u.factor AS value, u.canonical AS unit "
-            f"FROM typed_labs l JOIN unit_table u ON u.test = lower(l.test) AND u.unit_key = "
-            f"{unit_key.replace('unit', 'l.unit')}"
-        )
+
+    def _lab_warnings(self) -> None:
+        """Warnings on the clean labs: a count above 2000, a date long before enrolment."""
         self.collect(
             "labs",
             "SELECT _line, 'value', 'platelet count ' || value || ' x10^9/L is above 2000: "
-            "check the value and its unit' FROM converted_labs "
-            "WHERE test = 'platelets' AND value > 2000",
+            "check the value and its unit' FROM labs WHERE test = 'platelets' AND value > 2000",
             severity="warning",
         )
         self.collect(
             "labs",
             "SELECT l._line, 'date', 'measurement on ' || l.date || ' is more than a year "
             "before enrolment (' || p.enrollment_date || '): check the date' "
-            "FROM typed_labs l JOIN patients_ok p USING (patient_id) "
+            "FROM labs l JOIN patients_ok p USING (_pid) "
             "WHERE l.date < p.enrollment_date - INTERVAL 1 YEAR",
             severity="warning",
         )
 
     def _build_clean_tables(self, by_name: dict[str, TableSummary]) -> None:
+        """The clean tables: rows without errors, of enrolled patients (patients: all)."""
         con = self.con
-        bad = "(SELECT _line FROM bad_lines WHERE tbl = '{t}')"
-        enrolled = "(SELECT patient_id FROM patients_ok WHERE NOT is_excluded)"
-        # patients: everything typed; excluded ones are kept for the flow counts
+        kept = {table: self._kept_rows(table) for table in by_name}
+        # patients: every typed row; excluded ones are kept for the flow counts
         con.sql(
-            f"CREATE TABLE patients AS SELECT * FROM typed_patients "
-            f"WHERE _line NOT IN {bad.format(t='patients')}"
+            "CREATE TABLE patients AS SELECT p._pid, t.* EXCLUDE (_errors, _warnings) "
+            f"FROM {kept['patients']} t JOIN patients_ok p USING (patient_id)"
         )
         con.sql(
-            "CREATE TABLE treatments AS SELECT _line, patient_id, lower(drug) AS drug, "
-            "coalesce(lower(role), 'study') AS role, start_date, end_date, "
-            "coalesce(lower(phase), 'full') AS phase, daily_dose_mg, lower(stop_reason) AS "
-            f"stop_reason FROM typed_treatments WHERE _line NOT IN {bad.format(t='treatments')} "
-            f"AND patient_id IN {enrolled}"
+            "CREATE TABLE treatments AS SELECT t._line, p._pid, t.patient_id, "
+            "lower(t.drug) AS drug, coalesce(lower(t.role), 'study') AS role, t.start_date, "
+            "t.end_date, coalesce(lower(t.phase), 'full') AS phase, t.daily_dose_mg, "
+            f"lower(t.stop_reason) AS stop_reason FROM {kept['treatments']} t "
+            "JOIN enrolled p USING (patient_id)"
         )
         if self.usable["labs"]:
-            known = ", ".join(f"'{t}'" for t in units.TESTS)
-            labs_from = (
-                "(SELECT _line, patient_id, date, test, value, unit FROM converted_labs "
-                "UNION ALL SELECT _line, patient_id, date, lower(test), value, unit "
-                f"FROM typed_labs WHERE lower(test) NOT IN ({known}))"
+            # known tests in their canonical unit; unknown tests kept as they came
+            con.sql(
+                "CREATE TABLE labs AS SELECT t._line, p._pid, t.patient_id, t.date, u.test, "
+                "CASE WHEN u.known_test THEN t.value * u.factor ELSE t.value END AS value, "
+                "CASE WHEN u.known_test THEN u.canonical ELSE t.unit END AS unit "
+                f"FROM {kept['labs']} t JOIN lab_units u ON t.test = u.test_raw "
+                "AND t.unit = u.unit_raw JOIN enrolled p USING (patient_id)"
             )
         else:
-            labs_from = "(SELECT _line, patient_id, date, test, value, unit FROM typed_labs)"
+            con.sql(
+                "CREATE TABLE labs AS SELECT t._line, p._pid, t.patient_id, t.date, t.test, "
+                f"t.value, t.unit FROM {kept['labs']} t JOIN enrolled p USING (patient_id)"
+            )
         con.sql(
-            f"CREATE TABLE labs AS SELECT _line, patient_id, date, test, value, unit "
-            f"FROM {labs_from} WHERE _line NOT IN {bad.format(t='labs')} "
-            f"AND patient_id IN {enrolled}"
+            "CREATE TABLE bleeding AS SELECT t._line, p._pid, t.patient_id, t.date, "
+            f"t.who_grade, t.site FROM {kept['bleeding']} t JOIN enrolled p USING (patient_id)"
         )
         con.sql(
-            "CREATE TABLE bleeding AS SELECT _line, patient_id, date, who_grade, site "
-            f"FROM typed_bleeding WHERE _line NOT IN {bad.format(t='bleeding')} "
-            f"AND patient_id IN {enrolled}"
+            "CREATE TABLE adverse_events AS SELECT t._line, p._pid, t.patient_id, t.onset_date, "
+            "t.term, t.grade, t.related, lower(t.action) AS action, t.end_date "
+            f"FROM {kept['adverse_events']} t JOIN enrolled p USING (patient_id)"
         )
-        con.sql(
-            "CREATE TABLE adverse_events AS SELECT _line, patient_id, onset_date, term, grade, "
-            "related, lower(action) AS action, end_date FROM typed_adverse_events "
-            f"WHERE _line NOT IN {bad.format(t='adverse_events')} AND patient_id IN {enrolled}"
-        )
+        if self.usable["labs"]:
+            self._lab_warnings()
         for table, summary in by_name.items():
             if summary.file is None or not self.usable[table]:
                 continue
-            counts: Counter[str] = Counter()
             n_bad = con.sql(
                 f"SELECT count(DISTINCT _line) FROM bad_lines WHERE tbl = '{table}'"
             ).fetchall()[0][0]
-            if n_bad:
-                counts[SET_ASIDE_ERROR] = n_bad
-            ok_rows = f"typed_{table} WHERE _line NOT IN {bad.format(t=table)}"
+            counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
             if table == "patients":
-                counts[SET_ASIDE_EXCLUDED] = con.sql(
-                    f"SELECT count(*) FROM {ok_rows} AND NULLIF(TRIM(excluded), '') IS NOT NULL"
-                ).fetchall()[0][0]
+                excluded = f"SELECT count(*) FROM patients WHERE {_EXCLUDED}"
             else:
-                counts[SET_ASIDE_EXCLUDED] = con.sql(
-                    f"SELECT count(*) FROM {ok_rows} AND patient_id IN "
+                excluded = (
+                    f"SELECT count(*) FROM {kept[table]} t WHERE t.patient_id IN "
                     "(SELECT patient_id FROM patients_ok WHERE is_excluded)"
-                ).fetchall()[0][0]
+                )
+            counts[SET_ASIDE_EXCLUDED] = con.sql(excluded).fetchall()[0][0]
             if table == "labs":
                 known = ", ".join(f"'{t}'" for t in units.TESTS)
                 for test, n in con.sql(
-                    f"SELECT lower(test), count(*) FROM {ok_rows} AND lower(test) NOT IN "
-                    f"({known}) AND patient_id IN {enrolled} GROUP BY 1 ORDER BY 1"
+                    f"SELECT test, count(*) FROM labs WHERE test NOT IN ({known}) "
+                    "GROUP BY 1 ORDER BY 1"
                 ).fetchall():
                     counts[f"unknown test '{test}' (kept, not used)"] = n
             summary.set_aside.update({k: v for k, v in counts.items() if v})
+
+    def _kept_rows(self, table: str) -> str:
+        """SQL for the typed rows of ``table`` that have no error."""
+        has_bad = self.con.sql(f"SELECT count(*) FROM bad_lines WHERE tbl = '{table}'").fetchall()[
+            0
+        ][0]
+        if not has_bad:
+            return f"typed_{table}"
+        return (
+            f"(SELECT * FROM typed_{table} WHERE _line NOT IN "
+            f"(SELECT _line FROM bad_lines WHERE tbl = '{table}'))"
+        )
+
+
+_EXCLUDED = "NULLIF(TRIM(excluded), '') IS NOT NULL"
 
 
 def _unit_key_sql(column: str) -> str:
@@ -474,17 +508,19 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
     return [(col.name, *check) for check in checks]
 
 
-def _cell_checks_sql(relation: str, checks: list[tuple[str, str, str, str]]) -> str:
-    """One scan of ``relation`` giving (_line, column, message) for every failed check."""
+_ISSUES_TYPE = "STRUCT(col VARCHAR, msg VARCHAR)[]"
+
+
+def _issues_sql(checks: list[tuple[str, str, str, str]]) -> str:
+    """SQL giving a row's failed checks as a list of (column, message), NULL when none."""
+    if not checks:
+        return f"CAST(NULL AS {_ISSUES_TYPE})"
     items = ", ".join(
         f"CASE WHEN {cond} THEN {{'col': '{col}', 'msg': {msg}}} END"
         for col, cond, msg, _ in checks
     )
-    where = " OR ".join(f"coalesce({cond}, FALSE)" for _, cond, _, _ in checks)
-    return (
-        f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest([{items}]) AS p "
-        f"FROM {relation} WHERE {where}) WHERE p IS NOT NULL"
-    )
+    failed = " OR ".join(f"coalesce({cond}, FALSE)" for _, cond, _, _ in checks)
+    return f"CASE WHEN {failed} THEN [{items}] END"
 
 
 def _num(value: float | None) -> str:

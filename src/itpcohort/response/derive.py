@@ -33,7 +33,8 @@ def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
 
 
 def _plus(date: ir.DateValue, days: int) -> ir.DateValue:
-    return date + ibis.interval(days=days)
+    """``date`` plus whole days, still a date (DuckDB would widen it to a timestamp)."""
+    return (date + ibis.interval(days=days)).cast("date")
 
 
 def enrolled_patients(patients: ir.Table) -> ir.Table:
@@ -123,17 +124,16 @@ def derive_day_levels(
     Evaluable days are the evaluable count days and the bleeding days; a
     bleeding day is NR, with or without a count.
     """
-    counts = count_days.filter(_.evaluable).select(
-        "patient_id", "date", "value", bleeding=ibis.null("int64")
+    counts = count_days.filter(_.evaluable)
+    bleeds = bleeding_days
+    # count days, with their bleeding if any; then the bleeding days without a count
+    with_counts = counts.left_join(bleeds, ["patient_id", "date"]).select(
+        counts.patient_id, counts.date, counts.value, bleeds.bleeding.cast("int64")
     )
-    bleeds = bleeding_days.select(
-        "patient_id", "date", value=ibis.null("float64"), bleeding="bleeding"
+    bleeding_only = bleeds.anti_join(counts, ["patient_id", "date"]).select(
+        "patient_id", "date", value=ibis.null("float64"), bleeding=_.bleeding.cast("int64")
     )
-    days = (
-        counts.union(bleeds)
-        .group_by(["patient_id", "date"])
-        .aggregate(value=_.value.min(), bleeding=_.bleeding.max())
-    )
+    days = with_counts.union(bleeding_only, distinct=False)
     days = days.join(baseline.select("patient_id", "baseline_platelets"), "patient_id")
     count, base = days.value, days.baseline_platelets
     at_threshold = count >= criteria.r_threshold
@@ -225,7 +225,8 @@ def derive_events(
                 "patient_id", date="rescue_start", kind=ibis.literal(LOSS, "int8")
             )
         )
-    stream = achievements.union(*losses, distinct=True)
+    # duplicates (a loss by bleeding and by rescue on one day) collapse below
+    stream = achievements.union(*losses, distinct=False)
     first = (
         stream.filter(_.kind == ACHIEVEMENT)
         .group_by("patient_id")

@@ -99,13 +99,19 @@ def evaluate(
     settings = load_criteria(criteria)
     drug = study_drug_of(cohort, study_drug)
     tables = open_engine(cohort, engine, master)
-    expr = derive_endpoints(
-        tables["patients"],
-        tables["treatments"],
-        tables["labs"],
-        tables["bleeding"],
-        settings,
-        drug,
+    # the derivations run on the integer key _pid (faster joins and sorts than text IDs)
+    keyed = {
+        name: tables[name].mutate(patient_id=tables[name]._pid).drop("_pid")
+        for name in ("patients", "treatments", "labs", "bleeding")
+    }
+    endpoints = derive_endpoints(
+        keyed["patients"], keyed["treatments"], keyed["labs"], keyed["bleeding"], settings, drug
+    )
+    ids = tables["patients"].select(key="_pid", text_id="patient_id")
+    expr = (
+        endpoints.join(ids, endpoints.patient_id == ids.key)
+        .mutate(patient_id=ids.text_id)
+        .drop("key", "text_id")
     )
     try:
         frame = tables.backend.to_pandas(expr)
