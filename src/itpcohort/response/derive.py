@@ -32,11 +32,6 @@ def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     return later.delta(earlier, unit="day")
 
 
-def _plus(date: ir.DateValue, days: int) -> ir.DateValue:
-    """``date`` plus whole days, still a date (DuckDB would widen it to a timestamp)."""
-    return (date + ibis.interval(days=days)).cast("date")
-
-
 def enrolled_patients(patients: ir.Table) -> ir.Table:
     """Enrolled patients: ``excluded`` empty (cohort format, patients table)."""
     excluded = patients.excluded.strip().length().fill_null(0) > 0
@@ -84,7 +79,8 @@ def derive_rescue_windows(treatments: ir.Table, criteria: Criteria) -> ir.Table:
     return rescue.select(
         "patient_id",
         rescue_start=rescue.start_date,
-        washout_end=_plus(rescue.end_date, criteria.rescue_washout_days),
+        rescue_end=rescue.end_date,
+        washout_days=ibis.literal(criteria.rescue_washout_days, "int64"),
     )
 
 
@@ -95,18 +91,23 @@ def derive_count_days(
     t = platelets.join(treatment, "patient_id").filter(lambda t: t.date > t.start_date)
     per_day = t.group_by(["patient_id", "date"]).aggregate(value=_.value.min())
     w = rescue_windows
-    in_washout = per_day.semi_join(
-        w,
-        [
-            per_day.patient_id == w.patient_id,
-            per_day.date >= w.rescue_start,
-            w.washout_end.isnull() | (per_day.date <= w.washout_end),
-        ],
-    ).select("patient_id", "date", evaluable=ibis.literal(False))
-    flagged = per_day.left_join(in_washout, ["patient_id", "date"]).select(
-        per_day.patient_id, per_day.date, per_day.value, evaluable=in_washout.evaluable.isnull()
+    # the few counts inside a washout, found on the raw rows (one pass, small result)
+    in_washout = (
+        t.semi_join(
+            w,
+            [
+                t.patient_id == w.patient_id,
+                t.date >= w.rescue_start,
+                w.rescue_end.isnull() | (_days(t.date, w.rescue_end) <= w.washout_days),
+            ],
+        )
+        .select("patient_id", "date")
+        .distinct()
+        .mutate(washed=ibis.literal(True))
     )
-    return flagged
+    return per_day.left_join(in_washout, ["patient_id", "date"]).select(
+        per_day.patient_id, per_day.date, per_day.value, evaluable=in_washout.washed.isnull()
+    )
 
 
 def derive_bleeding_days(bleeding: ir.Table, treatment: ir.Table, criteria: Criteria) -> ir.Table:
@@ -117,12 +118,17 @@ def derive_bleeding_days(bleeding: ir.Table, treatment: ir.Table, criteria: Crit
 
 
 def derive_day_levels(
-    count_days: ir.Table, bleeding_days: ir.Table, baseline: ir.Table, criteria: Criteria
+    count_days: ir.Table,
+    bleeding_days: ir.Table,
+    baseline: ir.Table,
+    treatment: ir.Table,
+    criteria: Criteria,
 ) -> ir.Table:
     """Rule 3: the level (NR < R < CR) of each evaluable day of a patient with a baseline.
 
     Evaluable days are the evaluable count days and the bleeding days; a
-    bleeding day is NR, with or without a count.
+    bleeding day is NR, with or without a count. Each day carries the
+    treatment's ``end_date``, which rule 4 needs.
     """
     counts = count_days.filter(_.evaluable)
     bleeds = bleeding_days
@@ -134,7 +140,10 @@ def derive_day_levels(
         "patient_id", "date", value=ibis.null("float64"), bleeding=_.bleeding.cast("int64")
     )
     days = with_counts.union(bleeding_only, distinct=False)
-    days = days.join(baseline.select("patient_id", "baseline_platelets"), "patient_id")
+    per_patient = baseline.select("patient_id", "baseline_platelets").join(
+        treatment.select("patient_id", "end_date"), "patient_id"
+    )
+    days = days.join(per_patient, "patient_id")
     count, base = days.value, days.baseline_platelets
     at_threshold = count >= criteria.r_threshold
     at_fold = count >= criteria.fold * base
@@ -195,7 +204,6 @@ def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
 
 def derive_events(
     confirmations: ir.Table,
-    treatment: ir.Table,
     bleeding: ir.Table,
     rescue_windows: ir.Table,
     criteria: Criteria,
@@ -209,7 +217,7 @@ def derive_events(
     achievement after it starts the next: the first candidate of each run of
     one kind, in date order.
     """
-    c = confirmations.join(treatment.select("patient_id", "end_date"), "patient_id")
+    c = confirmations
     achievements = c.filter(c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))).select(
         "patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8")
     )
@@ -275,9 +283,9 @@ def derive_timeline(
     rescue = derive_rescue_windows(treatments, criteria)
     count_days = derive_count_days(platelets, treatment, rescue)
     bleeding_days = derive_bleeding_days(bleeding, treatment, criteria)
-    levels = derive_day_levels(count_days, bleeding_days, baseline, criteria)
+    levels = derive_day_levels(count_days, bleeding_days, baseline, treatment, criteria)
     confirmations = derive_confirmations(levels, criteria)
-    events = derive_events(confirmations, treatment, bleeding, rescue, criteria)
+    events = derive_events(confirmations, bleeding, rescue, criteria)
     return Timeline(
         enrolled_patients(patients),
         treatment,
