@@ -23,7 +23,7 @@ RUN = """
 import json, resource, sys, time
 import itpcohort
 t0 = time.perf_counter()
-cohort = itpcohort.read_cohort(sys.argv[1])
+cohort = itpcohort.read_cohort(sys.argv[1], memory_limit=sys.argv[3] or None)
 t1 = time.perf_counter()
 endpoints = itpcohort.evaluate(cohort, engine=sys.argv[2])
 t2 = time.perf_counter()
@@ -55,9 +55,12 @@ def ensure(patients: int, counts: int) -> Path:
     return folder
 
 
-def run(folder: Path, engine: str) -> dict[str, object]:
+def run(folder: Path, engine: str, memory_limit: str) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(folder), engine], capture_output=True, text=True, check=True
+        [sys.executable, "-c", RUN, str(folder), engine, memory_limit],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -67,19 +70,23 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--spark-patients", type=int, default=100_000, help="0 to skip Spark")
     parser.add_argument("--counts", type=int, default=30)
+    parser.add_argument(
+        "--memory-limit", default="3GB", help="DuckDB memory limit ('' for DuckDB's default)"
+    )
     args = parser.parse_args()
     jobs = [("duckdb", args.patients)]
     if args.spark_patients:
         jobs.append(("spark", args.spark_patients))
     for engine, n in jobs:
         folder = ensure(n, args.counts)
-        r = run(folder, engine)
+        r = run(folder, engine, args.memory_limit)
         rate = n / float(r["total_s"])  # type: ignore[arg-type]
         jvm = " (+ the JVM)" if engine == "spark" else ""
         print(
             f"{engine:6s} {n:>9,d} patients x {args.counts} counts: read+validate "
             f"{r['read_s']:.1f} s, evaluate {r['evaluate_s']:.1f} s, total {r['total_s']:.1f} s "
-            f"= {rate:,.0f} patients/s; peak memory {r['peak_mib']:.0f} MiB{jvm}; {r['best']}"
+            f"= {rate:,.0f} patients/s; peak memory {r['peak_mib']:.0f} MiB{jvm} "
+            f"(memory limit {args.memory_limit or 'DuckDB default'}); {r['best']}"
         )
 
 

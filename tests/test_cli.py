@@ -74,7 +74,17 @@ def test_evaluate_writes_csv_with_spec_columns(tmp_path: Path) -> None:
 def test_evaluate_parquet_and_other_profile(tmp_path: Path) -> None:
     out = tmp_path / "endpoints.parquet"
     result = runner.invoke(
-        app, ["evaluate", str(EXAMPLE), "-o", str(out), "--criteria", "platelet50"]
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-o",
+            str(out),
+            "--criteria",
+            "platelet50",
+            "--memory-limit",
+            "500MB",
+        ],
     )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
@@ -91,6 +101,7 @@ def test_evaluate_parquet_and_other_profile(tmp_path: Path) -> None:
         (["evaluate", "/no/such/folder", "-o", "x.csv"], "no such folder"),
         (["explain", str(EXAMPLE), "P04"], "was excluded"),
         (["explain", str(EXAMPLE), "P99"], "is not in patients"),
+        (["evaluate", str(EXAMPLE), "-o", "x.csv", "--memory-limit", "lots"], "is not a size"),
     ],
 )
 def test_errors_are_one_clear_line_exit_2(args: list[str], words: str) -> None:

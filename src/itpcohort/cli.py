@@ -48,6 +48,13 @@ CriteriaOpt = Annotated[
         help="Response profile: iwg2009 (default), iwg2009-or, platelet50, or a .toml file.",
     ),
 ]
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="Cap DuckDB's memory, e.g. 3GB (it spills to a temporary folder beyond it).",
+    ),
+]
 StudyDrugOpt = Annotated[
     str | None,
     typer.Option(
@@ -112,6 +119,7 @@ def validate(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (for scripts).")
     ] = False,
+    memory_limit: MemoryOpt = None,
 ) -> None:
     """Check a cohort folder: every problem with file, line and column, and a per-table summary.
 
@@ -120,7 +128,7 @@ def validate(
     from itpcohort.cohort import validate_cohort
 
     with _handled():
-        report, cohort = validate_cohort(cohort_dir)
+        report, cohort = validate_cohort(cohort_dir, memory_limit=memory_limit)
         if cohort is not None:
             cohort.con.close()
         if json_output:
@@ -167,6 +175,7 @@ def evaluate(
         typer.Option("--master", help="Spark master URL (default: local mode on this machine)."),
     ] = None,
     study_drug: StudyDrugOpt = None,
+    memory_limit: MemoryOpt = None,
 ) -> None:
     """Judge response for every enrolled patient and write the endpoints table."""
     from itpcohort.cohort import read_cohort
@@ -177,7 +186,7 @@ def evaluate(
         if output.suffix.lower() not in (".csv", ".parquet"):
             raise ItpCohortError(f"--output {output}: use a .csv or .parquet file name")
         with err.status("reading the cohort"):
-            cohort = read_cohort(cohort_dir)
+            cohort = read_cohort(cohort_dir, memory_limit=memory_limit)
         warnings = cohort.report.warnings
         for warning in warnings[:10]:
             err.print(str(warning), style="yellow", markup=False, highlight=False)

@@ -8,6 +8,7 @@ line and column. The clean tables (``patients``, ``treatments``, ``labs``,
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from itpcohort.cohort.problems import Problem, TableSummary, ValidationReport
 from itpcohort.cohort.schema import TABLES, ColumnSpec, TableSpec
 from itpcohort.cohort.sources import Source, find_table_file, load_source
 from itpcohort.cohort.typing import quote, raw_text, typed_expr, unparseable_message
-from itpcohort.errors import CohortDataError
+from itpcohort.errors import CohortDataError, ItpCohortError
 
 #: at most this many problems of one check are listed; the rest are counted
 MAX_LISTED = 1000
@@ -73,12 +74,14 @@ class Cohort:
         return self.table("adverse_events")
 
 
-def read_cohort(folder: str | Path) -> Cohort:
+def read_cohort(folder: str | Path, *, memory_limit: str | None = None) -> Cohort:
     """Read and validate a cohort folder; raise :class:`CohortDataError` on any error.
 
     Warnings do not stop reading; they are in ``cohort.report.warnings``.
+    ``memory_limit`` (e.g. ``"3GB"``) caps DuckDB's memory; beyond it DuckDB
+    spills to a temporary folder. By default DuckDB takes up to 80% of RAM.
     """
-    report, cohort = validate_cohort(folder)
+    report, cohort = validate_cohort(folder, memory_limit=memory_limit)
     if cohort is None:
         errors = report.errors
         raise CohortDataError(
@@ -88,16 +91,15 @@ def read_cohort(folder: str | Path) -> Cohort:
     return cohort
 
 
-def validate_cohort(folder: str | Path) -> tuple[ValidationReport, Cohort | None]:
+def validate_cohort(
+    folder: str | Path, *, memory_limit: str | None = None
+) -> tuple[ValidationReport, Cohort | None]:
     """Check a cohort folder; the report lists every problem, the cohort is None on errors."""
     path = Path(folder)
     if not path.is_dir():
         problem = Problem(str(path), None, None, "no such folder: give the cohort folder's path")
         return ValidationReport(str(path), [problem], []), None
-    con = duckdb.connect(":memory:")
-    # every table carries its source line in _line and every output is ordered
-    # explicitly, so DuckDB may stream without keeping insertion order (faster, leaner)
-    con.sql("SET preserve_insertion_order = false")
+    con = _connect(memory_limit)
     problems: list[Problem] = []
     summaries: list[TableSummary] = []
     sources: dict[str, Source | None] = {}
@@ -145,6 +147,25 @@ def validate_cohort(folder: str | Path) -> tuple[ValidationReport, Cohort | None
         ).fetchall()
     )
     return report, Cohort(path, con, report, covariates, drugs)
+
+
+def _connect(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database that spills to the system's temporary folder."""
+    con = duckdb.connect(":memory:")
+    # every table carries its source line in _line and every output is ordered
+    # explicitly, so DuckDB may stream without keeping insertion order (faster, leaner)
+    con.sql("SET preserve_insertion_order = false")
+    spill = Path(tempfile.gettempdir()) / "itpcohort-duckdb"
+    con.sql(f"SET temp_directory = '{spill.as_posix()}'")
+    if memory_limit is not None:
+        try:
+            con.sql(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
+        except duckdb.Error:
+            con.close()
+            raise ItpCohortError(
+                f"memory limit '{memory_limit}' is not a size: write it like 3GB or 500MB"
+            ) from None
+    return con
 
 
 def _problem_order(p: Problem) -> tuple[int, str, int, str]:
