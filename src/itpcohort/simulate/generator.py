@@ -1,0 +1,356 @@
+"""Rendering plans into a cohort folder of raw tables, and the truth beside it.
+
+Every enrolled patient gets a visit schedule (weeks 2 and 4, monthly to month
+6, then every 2-3 months), a baseline count, platelet counts with measurement
+noise kept inside the band of the intended level, safety labs and tacrolimus
+troughs; some get rescue IVIg (with the high counts it brings, inside the
+washout), bleeding events and adverse events. The analysis never reads the
+truth file: tests compare it with what the engine derives from the raw tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from itpcohort.simulate.design import EARLY_VISITS, Plan, random_plans, reference_plans
+
+ISO = "%Y-%m-%d"
+EXCLUSION_REASONS = [
+    "SLE with major organ involvement (lupus nephritis)",
+    "SLE with major organ involvement (neuropsychiatric lupus)",
+    "SLE with major organ involvement (lupus nephritis)",
+    "SLE with major organ involvement (haemolytic anaemia)",
+    "declined consent",
+    "declined consent",
+    "platelet count >= 100 x10^9/L at screening",
+]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    patients: int
+    seed: int
+    study_start: dt.date
+    enrolment_days: int
+    citation: str
+
+
+PRESETS = {
+    "tacrolimus-apl-2023": Preset(
+        name="tacrolimus-apl-2023",
+        patients=61,
+        seed=2023,
+        study_start=dt.date(2016, 3, 1),
+        enrolment_days=900,
+        citation="Shi Y, Zhao J, Zeng X. Lupus Sci Med 2023;10(Suppl 1):A32-A34. "
+        "doi:10.1136/lupus-2023-KCR.41",
+    )
+}
+
+
+def simulate(
+    output: str | Path,
+    preset: str = "tacrolimus-apl-2023",
+    seed: int | None = None,
+    patients: int | None = None,
+    truth: str | Path | None = None,
+) -> dict[str, Path]:
+    """Write a cohort folder (raw tables only) and, outside it, the per-patient truth.
+
+    The preset's default seed and size reproduce the reference study's figures;
+    any other seed or size draws a cohort around the same proportions.
+    """
+    spec = PRESETS[preset]
+    seed = spec.seed if seed is None else seed
+    n = spec.patients if patients is None else patients
+    rng = np.random.default_rng(seed)
+    reference = seed == spec.seed and n == spec.patients
+    plans = reference_plans(rng) if reference else random_plans(n, rng)
+    tables, truth_rows = _render(plans, spec, rng)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in tables.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written[name] = path
+    truth_path = Path(truth) if truth else out.parent / f"{out.name}-truth.csv"
+    pd.DataFrame(truth_rows).to_csv(truth_path, index=False)
+    written["truth"] = truth_path
+    return written
+
+
+def _render(
+    plans: list[Plan], spec: Preset, rng: np.random.Generator
+) -> tuple[dict[str, pd.DataFrame], list[dict[str, object]]]:
+    rows: dict[str, list[dict[str, object]]] = {
+        "patients": [],
+        "treatments": [],
+        "labs": [],
+        "bleeding": [],
+        "adverse_events": [],
+    }
+    truth: list[dict[str, object]] = []
+    n_excluded = len(EXCLUSION_REASONS) if len(plans) == spec.patients else len(plans) // 9
+    screen_days = np.sort(rng.integers(0, spec.enrolment_days, len(plans) + n_excluded))
+    order = rng.permutation(len(plans) + n_excluded)
+    plan_iter = iter(plans)
+    width = len(str(len(plans) + n_excluded))
+    for k, slot in enumerate(order):
+        pid = f"TAC-{k + 1:0{width}d}"
+        day0 = spec.study_start + dt.timedelta(days=int(screen_days[slot]))
+        if slot < n_excluded:
+            reason = EXCLUSION_REASONS[slot % len(EXCLUSION_REASONS)]
+            rows["patients"].append(_patient_row(pid, day0, rng, reason=reason, sle=True))
+            rows["labs"].append(_lab(pid, day0, "platelets", float(rng.integers(5, 60))))
+            continue
+        plan = next(plan_iter)
+        rows["patients"].append(_patient_row(pid, day0, rng, plan=plan))
+        truth.append(_patient(pid, day0, plan, rng, rows))
+    return {name: pd.DataFrame(r) for name, r in rows.items()}, truth
+
+
+def _patient_row(
+    pid: str,
+    day0: dt.date,
+    rng: np.random.Generator,
+    *,
+    plan: Plan | None = None,
+    reason: str | None = None,
+    sle: bool | None = None,
+) -> dict[str, object]:
+    sle = plan.sle if plan is not None else bool(sle)
+    aps = bool(rng.random() < 0.45)
+    follow = day0 + dt.timedelta(days=plan.last_visit) if plan is not None else None
+    return {
+        "patient_id": pid,
+        "enrollment_date": day0.strftime(ISO),
+        "excluded": reason or "",
+        "site": "PUMCH",
+        "sex": "F" if rng.random() < 0.8 else "M",
+        "age": int(rng.integers(18, 70)),
+        "diagnosis_date": (day0 - dt.timedelta(days=int(rng.integers(20, 2000)))).strftime(ISO),
+        "sle": "yes" if sle else "no",
+        "aps": "yes" if aps else "no",
+        "lupus_anticoagulant": "yes" if rng.random() < 0.55 else "no",
+        "acl_igg": round(float(rng.lognormal(3.3, 0.8)), 1),
+        "acl_igm": round(float(rng.lognormal(2.6, 0.8)), 1),
+        "ab2gpi_igg": round(float(rng.lognormal(3.0, 0.9)), 1),
+        "ab2gpi_igm": round(float(rng.lognormal(2.3, 0.8)), 1),
+        "followup_end_date": follow.strftime(ISO) if follow else "",
+    }
+
+
+def _lab(pid: str, date: dt.date, test: str, value: float, unit: str = "10^9/L") -> dict:
+    return {
+        "patient_id": pid,
+        "date": date.strftime(ISO),
+        "test": test,
+        "value": value,
+        "unit": unit,
+    }
+
+
+def _visits(plan: Plan, rng: np.random.Generator) -> list[int]:
+    """Visit days: weeks 2 and 4, monthly to month 6, then every 2-3 months, plus key days."""
+    days = [d for d in EARLY_VISITS if d <= plan.last_visit]
+    d = EARLY_VISITS[-1]
+    while True:
+        d += int(rng.integers(60, 91))
+        if d > plan.last_visit:
+            break
+        days.append(d)
+    key = {plan.last_visit}
+    if plan.ttr is not None:
+        key.add(plan.ttr)
+    loss = plan.loss_day
+    if loss is not None:
+        key |= {loss, loss + 14}
+        days = [x for x in days if not loss < x < loss + 14]
+    if plan.category == "sustained":
+        key.add(plan.end + 28 + int(rng.integers(0, 7)))  # type: ignore[operator]
+    # keep key days; drop routine visits too close to them
+    days = [x for x in days if all(abs(x - k) >= 5 for k in key)]
+    return sorted(set(days) | {k for k in key if k <= plan.last_visit})
+
+
+def _count(low: float, high: float, centre: float, rng: np.random.Generator) -> float:
+    """A noisy count kept inside [low, high] (measurement noise ~12%)."""
+    value = centre * float(rng.lognormal(0.0, 0.12))
+    return float(round(min(max(value, low), high)))
+
+
+def _patient(
+    pid: str,
+    day0: dt.date,
+    plan: Plan,
+    rng: np.random.Generator,
+    rows: dict[str, list[dict[str, object]]],
+) -> dict[str, object]:
+    def date(d: int) -> dt.date:
+        return day0 + dt.timedelta(days=int(d))
+
+    # treatment periods
+    end = plan.end
+    if plan.taper_start is not None and end is not None:
+        periods = [
+            (0, plan.taper_start - 1, "full", None),
+            (plan.taper_start, end, "taper", plan.stop_reason),
+        ]
+    else:
+        periods = [(0, end, "full", plan.stop_reason)]
+    for start, stop, phase, reason in periods:
+        rows["treatments"].append(
+            {
+                "patient_id": pid,
+                "drug": "tacrolimus",
+                "role": "study",
+                "start_date": date(start).strftime(ISO),
+                "end_date": date(stop).strftime(ISO) if stop is not None else "",
+                "phase": phase,
+                "daily_dose_mg": 2.0 if phase == "full" else 1.0,
+                "stop_reason": reason or "",
+            }
+        )
+    rows["treatments"].append(
+        {
+            "patient_id": pid,
+            "drug": "prednisone",
+            "role": "concomitant",
+            "start_date": date(-int(rng.integers(30, 400))).strftime(ISO),
+            "end_date": date(int(rng.integers(30, 200))).strftime(ISO),
+            "phase": "",
+            "daily_dose_mg": 10.0,
+            "stop_reason": "",
+        }
+    )
+    washout: tuple[int, int] | None = None
+    if plan.rescue_day is not None:
+        r0 = plan.rescue_day
+        rows["treatments"].append(
+            {
+                "patient_id": pid,
+                "drug": "ivig",
+                "role": "rescue",
+                "start_date": date(r0).strftime(ISO),
+                "end_date": date(r0 + 1).strftime(ISO),
+                "phase": "",
+                "daily_dose_mg": "",
+                "stop_reason": "",
+            }
+        )
+        washout = (r0, r0 + 1 + 56)
+
+    # platelet counts
+    baseline = float(rng.integers(5, 26))
+    base_day = -int(rng.integers(0, 6))
+    rows["labs"].append(_lab(pid, date(base_day), "platelets", baseline))
+    r_low = max(30.0, 2 * baseline) + 3
+    loss = plan.loss_day
+    visits = _visits(plan, rng)
+    responding_visits = [v for v in visits if plan.ttr is not None and v >= plan.ttr]
+    cr_from = None
+    if plan.outcome == "CR":
+        cr_from = plan.ttr
+        if plan.cr_delay and len(responding_visits) > 3:
+            cr_from = responding_visits[1]
+    peak = float(rng.uniform(130, 260)) if plan.outcome == "CR" else float(rng.uniform(r_low, 90))
+    for v in visits:
+        in_washout = washout is not None and washout[0] <= v <= washout[1]
+        if in_washout:
+            value = _count(80, 300, 150, rng)  # IVIg lifts the count; not evaluable
+        elif plan.ttr is None or v < plan.ttr:
+            rise = min(1.0, v / max(plan.ttr or 200, 1))
+            value = _count(1, 29, baseline + (27 - baseline) * rise * 0.8, rng)
+            if plan.outcome == "NR" and rng.random() < 0.08 and v != visits[-1]:
+                value = _count(30 + 2 * baseline, 99, 60, rng)  # an unconfirmed blip...
+                rows["labs"].append(_lab(pid, date(v + 1), "platelets", _count(1, 29, 15, rng)))
+        elif loss is not None and v >= loss:
+            value = _count(1, 29, 18, rng)
+        elif cr_from is not None and v >= cr_from:
+            value = _count(101, 600, peak, rng)
+        else:
+            value = _count(r_low, 95, (r_low + 95) / 2, rng)
+        rows["labs"].append(_lab(pid, date(v), "platelets", value))
+        if plan.end is None or v <= plan.end:
+            _safety_labs(pid, date(v), rng, rows)
+
+    # bleeding: minor (grade 1) anywhere; grade 2-3 only where it changes nothing
+    if rng.random() < 0.25:
+        d = int(rng.integers(1, plan.last_visit))
+        rows["bleeding"].append(
+            {
+                "patient_id": pid,
+                "date": date(d).strftime(ISO),
+                "who_grade": 1,
+                "site": str(rng.choice(["gum", "skin"])),
+            }
+        )
+    if plan.outcome == "NR" and rng.random() < 0.4:
+        d = int(rng.integers(1, plan.last_visit))
+        rows["bleeding"].append(
+            {
+                "patient_id": pid,
+                "date": date(d).strftime(ISO),
+                "who_grade": int(rng.integers(2, 4)),
+                "site": str(rng.choice(["epistaxis", "GI", "menorrhagia"])),
+            }
+        )
+    for d, term, grade, action in plan.adverse_events:
+        rows["adverse_events"].append(
+            {
+                "patient_id": pid,
+                "onset_date": date(d).strftime(ISO),
+                "term": term,
+                "grade": grade,
+                "related": "yes",
+                "action": action,
+                "end_date": date(d + int(rng.integers(7, 60))).strftime(ISO),
+            }
+        )
+    return _truth(pid, day0, plan, baseline, visits, cr_from, date)
+
+
+def _safety_labs(pid: str, d: dt.date, rng: np.random.Generator, rows: dict) -> None:
+    rows["labs"] += [
+        _lab(pid, d, "creatinine", round(float(rng.normal(68, 12)), 0), "umol/L"),
+        _lab(pid, d, "potassium", round(float(rng.normal(4.1, 0.35)), 1), "mmol/L"),
+        _lab(pid, d, "glucose", round(float(rng.normal(5.3, 0.7)), 1), "mmol/L"),
+        _lab(pid, d, "magnesium", round(float(rng.normal(0.85, 0.08)), 2), "mmol/L"),
+        _lab(pid, d, "alt", round(float(rng.lognormal(3.0, 0.35)), 0), "U/L"),
+        _lab(pid, d, "tacrolimus_trough", round(float(rng.lognormal(1.6, 0.3)), 1), "ng/mL"),
+    ]
+
+
+def _truth(pid, day0, plan: Plan, baseline, visits, cr_from, date) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    responded = plan.ttr is not None
+    loss = plan.loss_day
+    censored = None if not responded else plan.category not in ("loss_full", "loss_taper")
+    phase = None
+    if loss is not None:
+        phase = "taper" if plan.taper_start is not None and loss >= plan.taper_start else "full"
+    return {
+        "patient_id": pid,
+        "start_date": day0.isoformat(),
+        "end_date": date(plan.end).isoformat() if plan.end is not None else "",
+        "baseline_platelets": baseline,
+        "best_response": plan.outcome,
+        "response_date": date(plan.ttr).isoformat() if responded else "",
+        "days_to_response": plan.ttr if responded else "",
+        "cr_date": date(cr_from).isoformat() if cr_from is not None else "",
+        "days_to_cr": cr_from if cr_from is not None else "",
+        "loss_date": date(loss).isoformat() if loss is not None else "",
+        "loss_phase": phase or "",
+        "response_duration_days": plan.duration if responded else "",
+        "response_duration_censored": "" if censored is None else str(censored).lower(),
+        "sustained_off_treatment": str(plan.category == "sustained").lower(),
+        "treatment_days": plan.treatment_days,
+        "category": plan.category,
+        "sle": plan.sle,
+    }
