@@ -53,7 +53,7 @@ def kaplan_meier(name: str, durations: pd.Series, events: pd.Series) -> KaplanMe
     return KaplanMeier(
         name,
         fitter,
-        int(len(durations)),
+        len(durations),
         int(events.astype(bool).sum()),
         _finite_months(float(fitter.median_survival_time_)),
         _finite_months(low),
