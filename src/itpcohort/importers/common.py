@@ -251,3 +251,24 @@ def write_cohort_folder(
     if rec.imputed:
         pd.DataFrame(rec.imputed).to_csv(out / "imputed_dates.csv", index=False)
     return out
+
+
+def merge_periods_sql(rows: str) -> str:
+    """SQL twin of :func:`merge_periods` for engines: gaps and islands over exposures.
+
+    ``rows`` is a query with patient_id, drug, role, start_date, end_date (DATE,
+    not null). The result adds phase ('full' for the study drug), daily_dose_mg,
+    stop_reason and ``rows_in`` (source rows merged into each period).
+    """
+    return f"""
+        WITH d AS ({rows}),
+        o AS (SELECT *, max(end_date) OVER (PARTITION BY patient_id, drug, role
+                 ORDER BY start_date, end_date ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                 AS prev_end FROM d),
+        g AS (SELECT *, sum(CASE WHEN prev_end IS NULL OR start_date > prev_end + 1 THEN 1
+                 ELSE 0 END) OVER (PARTITION BY patient_id, drug, role
+                 ORDER BY start_date, end_date) AS grp FROM o)
+        SELECT patient_id, drug, role, min(start_date) AS start_date, max(end_date) AS end_date,
+               CASE WHEN role = 'study' THEN 'full' END AS phase,
+               NULL::DOUBLE AS daily_dose_mg, NULL::VARCHAR AS stop_reason, count(*) AS rows_in
+        FROM g GROUP BY patient_id, drug, role, grp"""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from itpcohort.importers.common import MappingError, Reconciliation
+from itpcohort.importers.common import MappingError, Reconciliation, merge_periods_sql
 
 PLATELET_CONCEPTS = (3024929, 3007461)
 RESCUE_NAMES = (
@@ -160,19 +160,9 @@ def import_omop(
         "no start date, no drug, or end before start",
         _count(con, f"SELECT * FROM exposures WHERE {bad}"),
     )
-    con.sql(f"""
-        CREATE TABLE treatments AS
-        WITH d AS (SELECT * FROM exposures WHERE NOT ({bad})),
-        o AS (SELECT *, max(end_date) OVER (PARTITION BY patient_id, drug, role
-                 ORDER BY start_date, end_date ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                 AS prev_end FROM d),
-        g AS (SELECT *, sum(CASE WHEN prev_end IS NULL OR start_date > prev_end + 1 THEN 1
-                 ELSE 0 END) OVER (PARTITION BY patient_id, drug, role
-                 ORDER BY start_date, end_date) AS grp FROM o)
-        SELECT patient_id, drug, role, min(start_date) AS start_date, max(end_date) AS end_date,
-               CASE WHEN role = 'study' THEN 'full' END AS phase,
-               NULL::DOUBLE AS daily_dose_mg, NULL::VARCHAR AS stop_reason, count(*) AS rows_in
-        FROM g GROUP BY patient_id, drug, role, grp""")
+    con.sql(
+        f"CREATE TABLE treatments AS {merge_periods_sql(f'SELECT * FROM exposures WHERE NOT ({bad})')}"
+    )
     for role, periods, rows in con.sql(
         "SELECT role, count(*), sum(rows_in) FROM treatments GROUP BY 1 ORDER BY 1"
     ).fetchall():
