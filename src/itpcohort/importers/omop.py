@@ -160,9 +160,8 @@ def import_omop(
         "no start date, no drug, or end before start",
         _count(con, f"SELECT * FROM exposures WHERE {bad}"),
     )
-    con.sql(
-        f"CREATE TABLE treatments AS {merge_periods_sql(f'SELECT * FROM exposures WHERE NOT ({bad})')}"
-    )
+    kept = f"SELECT * FROM exposures WHERE NOT ({bad})"
+    con.sql(f"CREATE TABLE treatments AS {merge_periods_sql(kept)}")
     for role, periods, rows in con.sql(
         "SELECT role, count(*), sum(rows_in) FROM treatments GROUP BY 1 ORDER BY 1"
     ).fetchall():
