@@ -421,6 +421,195 @@ def _print_headline(s: dict) -> None:  # type: ignore[type-arg]
     out.print(table)
 
 
+import_app = typer.Typer(
+    help="Turn REDCap, CDISC SDTM, OMOP CDM, FHIR R4 or MIMIC-IV data into a cohort folder "
+    "(every source row reconciled).",
+    no_args_is_help=True,
+)
+export_app = typer.Typer(help="Write standard datasets from a cohort.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+OutputDir = Annotated[Path, typer.Option("--output", "-o", help="Cohort folder to write.")]
+
+
+def _imported(rec, output: Path) -> None:  # type: ignore[no-untyped-def]
+    from itpcohort.cohort import validate_cohort
+
+    rec.print(out)
+    report, cohort = validate_cohort(output)
+    if cohort is not None:
+        cohort.con.close()
+    verdict = "valid" if report.ok else "NOT valid"
+    out.print(
+        f"cohort -> {output} ({verdict}: {len(report.errors)} error(s), "
+        f"{len(report.warnings)} warning(s); reconciliation.csv beside the tables)"
+    )
+    if not report.ok:
+        for problem in report.errors[:20]:
+            err.print(str(problem), markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+@import_app.command("redcap")
+def import_redcap_cmd(
+    records: Annotated[
+        Path | None, typer.Argument(help="Records export (raw CSV); omit with --url.")
+    ] = None,
+    dictionary: Annotated[
+        Path | None, typer.Option("--dictionary", help="Data dictionary CSV.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="Mapping TOML (fields -> cohort columns).")
+    ] = None,
+    output: OutputDir = Path("cohort"),
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="REDCap API URL; the token is read from $REDCAP_API_TOKEN."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Records per API call.")] = 100,
+) -> None:
+    """REDCap: a records export (or the API) + data dictionary + mapping -> cohort folder.
+
+    The shipped ITP project (dictionary and mapping) is used when --dictionary
+    and --mapping are omitted; `itpcohort import redcap-template` copies it.
+    """
+    import os
+
+    from itpcohort.importers.redcap import import_redcap, template_paths
+
+    with _handled():
+        default_dictionary, default_mapping = template_paths()
+        dictionary = dictionary or default_dictionary
+        mapping = mapping or default_mapping
+        if url:
+            from itpcohort.importers.redcap_api import export_project
+
+            token = os.environ.get("REDCAP_API_TOKEN")
+            if not token:
+                raise ItpCohortError(
+                    "set REDCAP_API_TOKEN to the project's API token (never on the command line)"
+                )
+            records_frame, dictionary = export_project(
+                url, token, batch_size=batch_size, workdir=output.parent
+            )
+            rec = import_redcap(records_frame, dictionary, mapping, output)
+        else:
+            if records is None:
+                raise ItpCohortError("give the records CSV, or --url for the API")
+            rec = import_redcap(records, dictionary, mapping, output)
+        _imported(rec, output)
+
+
+@import_app.command("redcap-template")
+def redcap_template(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write into.")],
+) -> None:
+    """Copy the ITP REDCap project (data dictionary to load into REDCap) and its mapping."""
+    import shutil
+
+    from itpcohort.importers.redcap import template_paths
+
+    with _handled():
+        output.mkdir(parents=True, exist_ok=True)
+        for path in template_paths():
+            shutil.copy(path, output / path.name)
+        out.print(f"dictionary.csv and mapping.toml -> {output}")
+
+
+@import_app.command("sdtm")
+def import_sdtm_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder of SDTM domains (.xpt or .csv).")],
+    output: OutputDir = Path("cohort"),
+    study_drug: Annotated[
+        str | None, typer.Option("--study-drug", help="EXTRT of the study drug (check only).")
+    ] = None,
+    cm_mapping: Annotated[
+        Path | None, typer.Option("--cm-mapping", help="TOML: rescue / concomitant CM names.")
+    ] = None,
+) -> None:
+    """CDISC SDTM (DM, EX, LB/LBHE/LBCH/LBUR, AE, CM, MH, DS) -> cohort folder."""
+    from itpcohort.importers.sdtm import import_sdtm
+
+    with _handled():
+        _imported(import_sdtm(folder, output, study_drug=study_drug, cm_mapping=cm_mapping), output)
+
+
+@import_app.command("omop")
+def import_omop_cmd(
+    source: Annotated[
+        str, typer.Option("--source", help="Folder of CDM tables (CSV/Parquet) or duckdb:FILE.")
+    ],
+    output: OutputDir = Path("cohort"),
+    study_drug: Annotated[
+        str | None, typer.Option("--study-drug", help="Study drug name (matched in CONCEPT).")
+    ] = None,
+    study_drug_concept: Annotated[
+        int | None,
+        typer.Option("--study-drug-concept", help="Ingredient concept id (via CONCEPT_ANCESTOR)."),
+    ] = None,
+) -> None:
+    """OMOP CDM (PERSON, MEASUREMENT, DRUG_EXPOSURE, CONDITION_OCCURRENCE) -> cohort folder."""
+    from itpcohort.importers.omop import import_omop
+
+    with _handled():
+        _imported(
+            import_omop(
+                source, output, study_drug=study_drug, study_drug_concept=study_drug_concept
+            ),
+            output,
+        )
+
+
+@import_app.command("fhir")
+def import_fhir_cmd(
+    path: Annotated[Path, typer.Argument(help="Bundle JSON, NDJSON, or a folder of them.")],
+    output: OutputDir = Path("cohort"),
+    study_drug: Annotated[
+        str | None, typer.Option("--study-drug", help="Study drug name (medication text).")
+    ] = None,
+) -> None:
+    """FHIR R4 (Patient, Observation 777-3, Medication*, Condition, AdverseEvent) -> cohort."""
+    from itpcohort.importers.fhir import import_fhir
+
+    with _handled():
+        _imported(import_fhir(path, output, study_drug=study_drug), output)
+
+
+@import_app.command("mimic")
+def import_mimic_cmd(
+    folder: Annotated[Path, typer.Argument(help="MIMIC-IV folder (with hosp/).")],
+    output: OutputDir = Path("cohort"),
+    study_drug: Annotated[
+        str, typer.Option("--study-drug", help="Study drug in prescriptions.")
+    ] = "prednisone",
+) -> None:
+    """MIMIC-IV hosp module (itemid 51265, prescriptions, ICD) -> cohort folder."""
+    from itpcohort.importers.mimic import import_mimic
+
+    with _handled():
+        _imported(import_mimic(folder, output, study_drug=study_drug), output)
+
+
+@export_app.command("adam")
+def export_adam(
+    cohort_dir: CohortDir,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the datasets.")],
+    criteria: CriteriaOpt = "iwg2009",
+    study_drug: StudyDrugOpt = None,
+    studyid: Annotated[str | None, typer.Option("--studyid", help="STUDYID value.")] = None,
+) -> None:
+    """ADaM ADSL, ADRS, ADTTE as CSV, Parquet and SAS XPORT v5."""
+    from itpcohort.exporters import write_adam
+
+    with _handled():
+        written = write_adam(
+            cohort_dir, output, criteria=criteria, study_drug=study_drug, studyid=studyid
+        )
+        for name, paths in written.items():
+            out.print(f"{name.upper()}: " + ", ".join(p.name for p in paths))
+        out.print(f"-> {output}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

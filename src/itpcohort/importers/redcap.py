@@ -317,6 +317,14 @@ def import_redcap(
     return rec
 
 
+def template_paths() -> tuple[Path, Path]:
+    """The shipped ITP REDCap project: (dictionary.csv, mapping.toml)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("itpcohort.importers") / "redcap_itp"))
+    return folder / "dictionary.csv", folder / "mapping.toml"
+
+
 def records_csv(rows: list[dict[str, str]]) -> str:
     """Records as CSV text (helper for the API path)."""
     if not rows:
