@@ -19,7 +19,7 @@ from itpcohort.importers.mimic import import_mimic
 from itpcohort.importers.omop import import_omop
 from itpcohort.importers.redcap import import_redcap, template_paths
 from itpcohort.importers.sdtm import import_sdtm
-from tests.conftest import ROOT, shared_data
+from tests.conftest import ROOT, SPARK_SKIP, shared_data
 
 FIXTURES = ROOT / "tests" / "fixtures" / "redcap"
 
@@ -120,6 +120,19 @@ def test_omop_eunomia(tmp_path: Path, kind: str) -> None:
     assert len(cohort.patients) == 28
     assert (cohort.patients.excluded.fillna("") == "").sum() == 2  # exposed to clopidogrel
     itpcohort.evaluate(cohort)
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(SPARK_SKIP is not None, reason=SPARK_SKIP or "")
+def test_omop_on_spark_equals_duckdb(tmp_path: Path) -> None:
+    folder = shared_data("omop_synthea27nj_eunomia", "parquet")
+    on_duckdb = import_omop(folder, tmp_path / "d", study_drug="clopidogrel")
+    on_spark = import_omop(folder, tmp_path / "s", study_drug="clopidogrel", engine="spark")
+    pd.testing.assert_frame_equal(on_duckdb.frame(), on_spark.frame())
+    for table in ("patients", "treatments", "labs"):
+        assert (tmp_path / "d" / f"{table}.csv").read_bytes() == (
+            tmp_path / "s" / f"{table}.csv"
+        ).read_bytes()
 
 
 def test_omop_duckdb_file_and_errors(tmp_path: Path) -> None:

@@ -547,17 +547,26 @@ def import_omop_cmd(
         int | None,
         typer.Option("--study-drug-concept", help="Ingredient concept id (via CONCEPT_ANCESTOR)."),
     ] = None,
+    spark: Annotated[
+        bool, typer.Option("--spark", help="Run the import on Spark (a folder source).")
+    ] = False,
+    master: Annotated[
+        str | None, typer.Option("--master", help="Spark master URL (default: local mode).")
+    ] = None,
 ) -> None:
     """OMOP CDM (PERSON, MEASUREMENT, DRUG_EXPOSURE, CONDITION_OCCURRENCE) -> cohort folder."""
     from itpcohort.importers.omop import import_omop
 
     with _handled():
-        _imported(
-            import_omop(
-                source, output, study_drug=study_drug, study_drug_concept=study_drug_concept
-            ),
+        rec = import_omop(
+            source,
             output,
+            study_drug=study_drug,
+            study_drug_concept=study_drug_concept,
+            engine="spark" if spark else "duckdb",
+            master=master,
         )
+        _imported(rec, output)
 
 
 @import_app.command("fhir")

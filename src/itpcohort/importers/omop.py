@@ -18,11 +18,18 @@ Mapping:
   ``concomitant``. Overlapping exposures of one drug are merged.
 - CONDITION_OCCURRENCE -> patients.sle, aps, diagnosis_date (first
   thrombocytopenia), by concept name.
+
+The statements are written once (DuckDB's SQL) and run on DuckDB, or on Spark
+(``engine="spark"``; transpiled with sqlglot) for a registry-sized CDM: the
+rows never pass through pandas; the cohort tables are written by the engine.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -51,29 +58,113 @@ TABLES = (
 KNOWN_PLATELET_UNITS = ("10^9/l", "x10^9/l", "10*9/l", "g/l", "10^3/ul", "10*3/ul", "k/ul", "/ul")
 
 
-def _open(source: str) -> tuple[duckdb.DuckDBPyConnection, set[str]]:
-    con = duckdb.connect()
+class _Duck:
+    """Runs the importer's statements on an embedded DuckDB."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+
+    def view(self, name: str, path: Path | None, attached: str | None = None) -> None:
+        if attached:
+            self.con.sql(f'CREATE VIEW {name} AS SELECT * FROM src."{attached}"')
+        elif path is not None and path.suffix.lower() == ".parquet":
+            self.con.sql(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        else:
+            self.con.sql(
+                f"CREATE VIEW {name} AS SELECT * FROM read_csv('{path}', "
+                "header = true, sample_size = -1)"
+            )
+
+    def create(self, name: str, select: str) -> None:
+        self.con.sql(f"CREATE TABLE {name} AS {select}")
+
+    def rows(self, select: str) -> list[tuple[Any, ...]]:
+        return self.con.sql(select).fetchall()
+
+    def write_csv(self, select: str, path: Path) -> None:
+        self.con.sql(f"COPY ({select}) TO '{path}' (HEADER, DELIMITER ',')")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class _Spark:
+    """The same statements on Spark SQL (sqlglot transpiles DuckDB's dialect).
+
+    Tables are session temporary views (cached), named as in DuckDB; one import
+    runs at a time in a process.
+    """
+
+    def __init__(self, master: str | None) -> None:
+        from itpcohort.engines import spark_session
+
+        self.spark = spark_session(master)
+
+    def _sql(self, text: str) -> str:
+        import sqlglot
+
+        return sqlglot.transpile(text, read="duckdb", write="spark")[0]
+
+    def view(self, name: str, path: Path | None, attached: str | None = None) -> None:
+        reader = self.spark.read
+        frame = (
+            reader.parquet(str(path))
+            if path is not None and path.suffix.lower() == ".parquet"
+            else reader.option("header", True).option("inferSchema", True).csv(str(path))
+        )
+        frame.createOrReplaceTempView(name)
+
+    def create(self, name: str, select: str) -> None:
+        frame = self.spark.sql(self._sql(select))
+        frame.cache().createOrReplaceTempView(name)
+
+    def rows(self, select: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.spark.sql(self._sql(select)).collect()]
+
+    def write_csv(self, select: str, path: Path) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="itpcohort-omop-"))
+        frame = self.spark.sql(self._sql(select))
+        frame.coalesce(1).write.mode("overwrite").option("header", True).option(
+            "dateFormat", "yyyy-MM-dd"
+        ).csv(str(tmp / "out"))
+        part = next((tmp / "out").glob("part-*.csv"))
+        shutil.move(str(part), path)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _open(source: str, engine: str, master: str | None) -> tuple[_Duck | _Spark, set[str]]:
     present: set[str] = set()
+    if source.startswith(("postgresql://", "postgres://")):
+        raise MappingError(
+            "PostgreSQL sources need DuckDB's postgres extension, which this installation "
+            "cannot download; export the CDM tables to CSV or Parquet, or to a DuckDB file"
+        )
+    if engine not in ("duckdb", "spark"):
+        raise MappingError(f"unknown engine '{engine}': use duckdb or spark")
     if source.startswith("duckdb:"):
+        if engine == "spark":
+            raise MappingError(
+                "duckdb:FILE sources run on DuckDB; give Spark a folder of CSV or Parquet tables"
+            )
         path = source.removeprefix("duckdb:")
         if not Path(path).exists():
             raise MappingError(f"{source}: no such DuckDB file")
-        con.sql(f"ATTACH '{path}' AS src (READ_ONLY)")
+        duck = _Duck()
+        duck.con.sql(f"ATTACH '{path}' AS src (READ_ONLY)")
         names = {
             r[0].lower(): r[0]
-            for r in con.sql(
+            for r in duck.con.sql(
                 "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src'"
             ).fetchall()
         }
         for t in TABLES:
             if t in names:
-                con.sql(f'CREATE VIEW {t} AS SELECT * FROM src."{names[t]}"')
+                duck.view(t, None, attached=names[t])
                 present.add(t)
-    elif source.startswith(("postgresql://", "postgres://")):
-        raise MappingError(
-            "PostgreSQL sources need DuckDB's postgres extension, which this installation "
-            "cannot download; export the CDM tables to CSV or Parquet, or to a DuckDB file"
-        )
+        runner: _Duck | _Spark = duck
     else:
         folder = Path(source)
         if not folder.is_dir():
@@ -81,24 +172,15 @@ def _open(source: str) -> tuple[duckdb.DuckDBPyConnection, set[str]]:
         files = {
             p.stem.lower(): p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".parquet")
         }
+        runner = _Duck() if engine == "duckdb" else _Spark(master)
         for t in TABLES:
             if t in files:
-                p = files[t]
-                reader = (
-                    f"read_parquet('{p}')"
-                    if p.suffix.lower() == ".parquet"
-                    else f"read_csv('{p}', header = true, sample_size = -1)"
-                )
-                con.sql(f"CREATE VIEW {t} AS SELECT * FROM {reader}")
+                runner.view(t, files[t])
                 present.add(t)
     missing = {"person", "measurement", "drug_exposure"} - present
     if missing:
         raise MappingError(f"{source}: CDM table(s) {', '.join(sorted(missing))} missing")
-    return con, present
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
+    return runner, present
 
 
 def _quote(text: str) -> str:
@@ -113,114 +195,132 @@ def import_omop(
     study_drug_concept: int | None = None,
     platelet_concepts: tuple[int, ...] = PLATELET_CONCEPTS,
     rescue_names: tuple[str, ...] = RESCUE_NAMES,
+    engine: str = "duckdb",
+    master: str | None = None,
 ) -> Reconciliation:
-    """Turn an OMOP CDM into a cohort folder; returns the reconciliation."""
-    con, present = _open(str(source))
+    """Turn an OMOP CDM into a cohort folder on DuckDB or Spark; returns the reconciliation."""
+    db, present = _open(str(source), engine, master)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rec = Reconciliation()
+
+    def count(select: str) -> int:
+        return int(db.rows(f"SELECT count(*) FROM ({select}) AS q")[0][0])
+
     has_concept = "concept" in present
     name = "lower(c.concept_name)" if has_concept else "CAST(d.drug_concept_id AS VARCHAR)"
     join = "LEFT JOIN concept c ON c.concept_id = d.drug_concept_id" if has_concept else ""
-    study_ids = "(SELECT NULL::BIGINT WHERE FALSE)"
+    conditions = []
     if study_drug_concept is not None:
-        study_ids = f"(SELECT {int(study_drug_concept)})"
+        ids = f"({int(study_drug_concept)})"
         if "concept_ancestor" in present:
-            study_ids = (
+            ids = (
                 "(SELECT descendant_concept_id FROM concept_ancestor WHERE "
                 f"ancestor_concept_id = {int(study_drug_concept)})"
             )
-    study_label = (
-        study_drug or (f"concept {study_drug_concept}" if study_drug_concept else "")
-    ).lower()
-    is_study = f"d.drug_concept_id IN {study_ids}"
+        conditions.append(f"d.drug_concept_id IN {ids}")
     if study_drug:
         if not has_concept:
             raise MappingError(
                 "--study-drug by name needs the CONCEPT table; give --study-drug-concept instead"
             )
-        is_study += f" OR {name} LIKE {_quote('%' + study_drug.lower() + '%')}"
-    is_rescue = " OR ".join(f"{name} LIKE {_quote('%' + r.lower() + '%')}" for r in rescue_names)
-    con.sql(f"""
-        CREATE TABLE exposures AS
+        conditions.append(f"{name} LIKE {_quote('%' + study_drug.lower() + '%')}")
+    is_study = " OR ".join(conditions) or "FALSE"
+    study_label = (
+        study_drug or (f"concept {study_drug_concept}" if study_drug_concept else "")
+    ).lower()
+    is_rescue = (
+        " OR ".join(f"{name} LIKE {_quote('%' + r.lower() + '%')}" for r in rescue_names) or "FALSE"
+    )
+    db.create(
+        "exposures",
+        f"""
         SELECT CAST(d.person_id AS VARCHAR) AS patient_id,
                CASE WHEN {is_study} THEN {_quote(study_label)} ELSE {name} END AS drug,
-               CASE WHEN {is_study} THEN 'study' WHEN {is_rescue or "FALSE"} THEN 'rescue'
+               CASE WHEN {is_study} THEN 'study' WHEN {is_rescue} THEN 'rescue'
                     ELSE 'concomitant' END AS role,
                CAST(d.drug_exposure_start_date AS DATE) AS start_date,
                CAST(coalesce(d.drug_exposure_end_date, d.drug_exposure_start_date) AS DATE)
                    AS end_date
-        FROM drug_exposure d {join}""")
-    rec.read("DRUG_EXPOSURE", _count(con, "SELECT * FROM drug_exposure"))
-    if study_label and not _count(con, "SELECT * FROM exposures WHERE role = 'study'"):
+        FROM drug_exposure d {join} """,
+    )
+    rec.read("DRUG_EXPOSURE", count("SELECT * FROM drug_exposure "))
+    if study_label and not count("SELECT * FROM exposures WHERE role = 'study'"):
         raise MappingError(f"study drug '{study_label}': no DRUG_EXPOSURE row matches it")
     bad = "start_date IS NULL OR drug IS NULL OR end_date < start_date"
     rec.set_aside(
         "DRUG_EXPOSURE",
         "no start date, no drug, or end before start",
-        _count(con, f"SELECT * FROM exposures WHERE {bad}"),
+        count(f"SELECT * FROM exposures WHERE {bad}"),
     )
-    kept = f"SELECT * FROM exposures WHERE NOT ({bad})"
-    con.sql(f"CREATE TABLE treatments AS {merge_periods_sql(kept)}")
-    for role, periods, rows in con.sql(
-        "SELECT role, count(*), sum(rows_in) FROM treatments GROUP BY 1 ORDER BY 1"
-    ).fetchall():
+    db.create("treatments", merge_periods_sql(f"SELECT * FROM exposures WHERE NOT ({bad})"))
+    for role, periods, rows in db.rows(
+        "SELECT role, count(*), sum(rows_in) FROM treatments GROUP BY role ORDER BY role"
+    ):
         rec.imported("DRUG_EXPOSURE", f"treatments ({role})", int(periods))
         rec.set_aside(
             "DRUG_EXPOSURE",
             "merged into an overlapping exposure of the same drug",
             int(rows - periods),
         )
-    # patients
+    flags = _conditions(db, present, rec, count)
     obs = (
-        "(SELECT person_id, min(observation_period_start_date) AS obs_start, "
-        "max(observation_period_end_date) AS obs_end FROM observation_period GROUP BY 1)"
+        "(SELECT person_id, CAST(min(observation_period_start_date) AS DATE) AS obs_start, "
+        "CAST(max(observation_period_end_date) AS DATE) AS obs_end "
+        "FROM observation_period GROUP BY person_id)"
         if "observation_period" in present
-        else "(SELECT NULL::BIGINT AS person_id, NULL::DATE AS obs_start, NULL::DATE AS obs_end "
-        "WHERE FALSE)"
+        else "(SELECT CAST(NULL AS BIGINT) AS person_id, CAST(NULL AS DATE) AS obs_start, "
+        "CAST(NULL AS DATE) AS obs_end)"
     )
-    first = (
-        "(SELECT patient_id, min(start_date) AS first_study FROM treatments "
-        "WHERE role = 'study' GROUP BY 1)"
+    excluded = (
+        f"CASE WHEN f.first_study IS NULL THEN {_quote('no exposure to ' + study_label)}"
+        " ELSE '' END"
+        if study_label
+        else "''"
     )
-    con.sql(f"""
-        CREATE TABLE patients AS
+    db.create(
+        "patients",
+        f"""
         SELECT CAST(p.person_id AS VARCHAR) AS patient_id,
                CAST(coalesce(f.first_study, o.obs_start,
                     make_date(CAST(p.year_of_birth AS INTEGER), 1, 1)) AS DATE)
                    AS enrollment_date,
-               CASE WHEN {bool(study_label)} AND f.first_study IS NULL
-                    THEN {_quote("no exposure to " + study_label)} ELSE '' END AS excluded,
+               {excluded} AS excluded,
                CASE p.gender_concept_id WHEN 8507 THEN 'M' WHEN 8532 THEN 'F' ELSE '' END AS sex,
                year(coalesce(f.first_study, o.obs_start)) - p.year_of_birth AS age,
-               CAST(o.obs_end AS DATE) AS followup_end_date
-        FROM person p LEFT JOIN {obs} o USING (person_id)
-        LEFT JOIN {first} f ON f.patient_id = CAST(p.person_id AS VARCHAR)""")
-    n_person = _count(con, "SELECT * FROM person")
+               coalesce(k.sle, 'no') AS sle, coalesce(k.aps, 'no') AS aps,
+               k.diagnosis_date, o.obs_end AS followup_end_date
+        FROM person p LEFT JOIN {obs} o ON o.person_id = p.person_id
+        LEFT JOIN (SELECT patient_id, min(start_date) AS first_study FROM treatments
+                   WHERE role = 'study' GROUP BY patient_id) f
+               ON f.patient_id = CAST(p.person_id AS VARCHAR)
+        LEFT JOIN {flags} k ON k.patient_id = CAST(p.person_id AS VARCHAR) """,
+    )
+    n_person = count("SELECT * FROM person ")
     rec.read("PERSON", n_person)
     rec.imported("PERSON", "patients", n_person)
     if "observation_period" in present:
-        n = _count(con, "SELECT * FROM observation_period")
+        n = count("SELECT * FROM observation_period ")
         rec.read("OBSERVATION_PERIOD", n)
         rec.imported("OBSERVATION_PERIOD", "patients (enrolment, follow-up end)", n)
-    _conditions(con, present, rec)
-    # labs
     concepts = ", ".join(str(int(c)) for c in platelet_concepts)
     units = ", ".join(_quote(u) for u in KNOWN_PLATELET_UNITS)
     unit_key = "regexp_replace(lower(replace(trim(m.unit_source_value), ' ', '')), '^x', '')"
-    con.sql(f"""
-        CREATE TABLE labs AS
+    db.create(
+        "labs",
+        f"""
         SELECT CAST(m.person_id AS VARCHAR) AS patient_id,
                CAST(m.measurement_date AS DATE) AS date, 'platelets' AS test,
                CAST(m.value_as_number AS DOUBLE) AS value, trim(m.unit_source_value) AS unit
         FROM measurement m
         WHERE m.measurement_concept_id IN ({concepts}) AND m.value_as_number IS NOT NULL
-          AND m.measurement_date IS NOT NULL AND {unit_key} IN ({units})""")
-    rec.read("MEASUREMENT", _count(con, "SELECT * FROM measurement"))
-    platelet_rows = _count(
-        con, f"SELECT * FROM measurement m WHERE measurement_concept_id IN ({concepts})"
+          AND m.measurement_date IS NOT NULL AND {unit_key} IN ({units}) """,
     )
-    imported = _count(con, "SELECT * FROM labs")
+    rec.read("MEASUREMENT", count("SELECT * FROM measurement "))
+    platelet_rows = count(
+        f"SELECT * FROM measurement m WHERE measurement_concept_id IN ({concepts})"
+    )
+    imported = count("SELECT * FROM labs ")
     rec.imported("MEASUREMENT", "labs (platelets)", imported)
     rec.set_aside(
         "MEASUREMENT", "platelet row without value, date or a known unit", platelet_rows - imported
@@ -230,64 +330,59 @@ def import_omop(
     )
     for t in ("concept", "concept_ancestor", "death"):
         if t in present:
-            n = _count(con, f"SELECT * FROM {t}")
+            n = count(f"SELECT * FROM {t} ")
             rec.read(t.upper(), n)
             rec.set_aside(
-                t.upper(),
-                "vocabulary / not used (read for names only)" if t != "death" else "not used",
-                n,
+                t.upper(), "vocabulary (read for names only)" if t != "death" else "not used", n
             )
-    for t, cols in (
-        (
-            "patients",
-            "patient_id, enrollment_date, excluded, sex, age, sle, aps, "
-            "diagnosis_date, followup_end_date",
-        ),
-        (
-            "treatments",
-            "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, stop_reason",
-        ),
-        ("labs", "patient_id, date, test, value, unit"),
-    ):
-        con.sql(
-            f"COPY (SELECT {cols} FROM {t} ORDER BY ALL) TO '{out / (t + '.csv')}' "
-            "(HEADER, DELIMITER ',')"
-        )
+    outputs = {
+        "patients": "patient_id, enrollment_date, excluded, sex, age, sle, aps, "
+        "diagnosis_date, followup_end_date",
+        "treatments": "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, "
+        "stop_reason",
+        "labs": "patient_id, date, test, value, unit",
+    }
+    for t, cols in outputs.items():
+        db.write_csv(f"SELECT {cols} FROM {t} ORDER BY {cols}", out / f"{t}.csv")
     rec.check()
     rec.frame().to_csv(out / "reconciliation.csv", index=False)
-    con.close()
+    db.close()
     return rec
 
 
-def _conditions(con: duckdb.DuckDBPyConnection, present: set[str], rec: Reconciliation) -> None:
-    con.sql("ALTER TABLE patients ADD COLUMN sle VARCHAR DEFAULT 'no'")
-    con.sql("ALTER TABLE patients ADD COLUMN aps VARCHAR DEFAULT 'no'")
-    con.sql("ALTER TABLE patients ADD COLUMN diagnosis_date DATE")
+def _conditions(db: _Duck | _Spark, present: set[str], rec: Reconciliation, count) -> str:  # type: ignore[no-untyped-def]
+    """A per-patient table of sle, aps and diagnosis_date from named conditions (SQL)."""
+    empty = (
+        "(SELECT CAST(NULL AS VARCHAR) AS patient_id, CAST(NULL AS VARCHAR) AS sle, "
+        "CAST(NULL AS VARCHAR) AS aps, CAST(NULL AS DATE) AS diagnosis_date)"
+    )
     if "condition_occurrence" not in present:
-        return
-    n = _count(con, "SELECT * FROM condition_occurrence")
+        return empty
+    n = count("SELECT * FROM condition_occurrence ")
     rec.read("CONDITION_OCCURRENCE", n)
     if "concept" not in present:
         rec.set_aside("CONDITION_OCCURRENCE", "no CONCEPT table to name conditions", n)
-        return
-    con.sql("""
-        CREATE TABLE named_conditions AS
+        return empty
+    db.create(
+        "named_conditions",
+        """
         SELECT CAST(o.person_id AS VARCHAR) AS patient_id, lower(c.concept_name) AS name,
                CAST(o.condition_start_date AS DATE) AS start_date
         FROM condition_occurrence o LEFT JOIN concept c ON c.concept_id = o.condition_concept_id
-    """)
-    used = (
-        "name LIKE '%lupus erythematosus%' OR name LIKE '%antiphospholipid%' "
-        "OR name LIKE '%thrombocytopeni%'"
+    """,
     )
-    con.sql("""UPDATE patients SET sle = 'yes' WHERE patient_id IN
-               (SELECT patient_id FROM named_conditions WHERE name LIKE '%lupus erythematosus%')""")
-    con.sql("""UPDATE patients SET aps = 'yes' WHERE patient_id IN
-               (SELECT patient_id FROM named_conditions WHERE name LIKE '%antiphospholipid%')""")
-    con.sql("""UPDATE patients SET diagnosis_date = d.first FROM
-               (SELECT patient_id, min(start_date) AS first FROM named_conditions
-                WHERE name LIKE '%thrombocytopeni%' GROUP BY 1) d
-               WHERE patients.patient_id = d.patient_id""")
-    k = _count(con, f"SELECT * FROM named_conditions WHERE {used}")
-    rec.imported("CONDITION_OCCURRENCE", "patients (sle, aps, diagnosis_date)", k)
-    rec.set_aside("CONDITION_OCCURRENCE", "other conditions", n - k)
+    sle, aps, itp = (
+        "name LIKE '%lupus erythematosus%'",
+        "name LIKE '%antiphospholipid%'",
+        "name LIKE '%thrombocytopeni%'",
+    )
+    used = count(f"SELECT * FROM named_conditions WHERE {sle} OR {aps} OR {itp}")
+    rec.imported("CONDITION_OCCURRENCE", "patients (sle, aps, diagnosis_date)", used)
+    rec.set_aside("CONDITION_OCCURRENCE", "other conditions", n - used)
+    return (
+        f"(SELECT patient_id, CASE WHEN max(CASE WHEN {sle} THEN 1 ELSE 0 END) = 1 "
+        "THEN 'yes' ELSE 'no' END AS sle, "
+        f"CASE WHEN max(CASE WHEN {aps} THEN 1 ELSE 0 END) = 1 THEN 'yes' ELSE 'no' END "
+        f"AS aps, min(CASE WHEN {itp} THEN start_date END) AS diagnosis_date "
+        "FROM named_conditions GROUP BY patient_id)"
+    )
