@@ -228,17 +228,7 @@ def _treatments(
                 "patient_id": ids,
                 "drug": drug,
                 "role": "study",
-                "start_date": complete_dates(
-                    _text(ex["EXSTDTC"]), "start", rec, "EX", "EXSTDTC", ids
-                ),
-                "end_date": complete_dates(
-                    _text(ex.get("EXENDTC", pd.Series("", index=ex.index))),
-                    "end",
-                    rec,
-                    "EX",
-                    "EXENDTC",
-                    ids,
-                ),
+                **_period_dates(ex, "EX", ids, rec),
                 "phase": "full",
                 "daily_dose_mg": pd.to_numeric(ex["EXDOSE"], errors="coerce").where(unit == "mg")
                 if "EXDOSE" in ex.columns
@@ -267,17 +257,7 @@ def _treatments(
                 "patient_id": ids,
                 "drug": name.str.lower(),
                 "role": role,
-                "start_date": complete_dates(
-                    _text(cm["CMSTDTC"]), "start", rec, "CM", "CMSTDTC", ids
-                ),
-                "end_date": complete_dates(
-                    _text(cm.get("CMENDTC", pd.Series("", index=cm.index))),
-                    "end",
-                    rec,
-                    "CM",
-                    "CMENDTC",
-                    ids,
-                ),
+                **_period_dates(cm, "CM", ids, rec),
                 "phase": "",
             }
         )
@@ -285,6 +265,19 @@ def _treatments(
     if not frames:
         raise MappingError(f"{src}: no EX domain: it holds the study treatment")
     return pd.concat(frames, ignore_index=True)
+
+
+def _period_dates(
+    frame: pd.DataFrame, domain: str, ids: pd.Series, rec: Reconciliation
+) -> dict[str, pd.Series]:
+    """start_date and end_date from --STDTC / --ENDTC, partial dates completed and listed."""
+    end = frame.get(f"{domain}ENDTC", pd.Series("", index=frame.index))
+    return {
+        "start_date": complete_dates(
+            _text(frame[f"{domain}STDTC"]), "start", rec, domain, f"{domain}STDTC", ids
+        ),
+        "end_date": complete_dates(_text(end), "end", rec, domain, f"{domain}ENDTC", ids),
+    }
 
 
 def _periods(periods: pd.DataFrame, rec: Reconciliation, source: str) -> pd.DataFrame:
