@@ -148,8 +148,34 @@ def test_omop_duckdb_file_and_errors(tmp_path: Path) -> None:
     assert rec.sources["MEASUREMENT"].imported["labs (platelets)"] == 107
     with pytest.raises(MappingError, match="no DRUG_EXPOSURE row matches"):
         import_omop(folder, tmp_path / "d", study_drug="tacrolimus")
-    with pytest.raises(MappingError, match="postgres"):
-        import_omop("postgresql://localhost/cdm", tmp_path / "e")
+    with pytest.raises(MappingError, match="PostgreSQL CDM"):
+        import_omop("postgresql://nobody@127.0.0.1:9/none?connect_timeout=2", tmp_path / "e")
+
+
+def test_omop_from_postgresql(tmp_path: Path) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from tests.postgres_server import postgres_bin, running_postgres
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    folder = shared_data("omop_synthea27nj_eunomia", "csv")
+    with running_postgres() as url:
+        with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+            for path in sorted(folder.glob("*.csv")):
+                header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+                columns = ", ".join(f'"{c}" text' for c in header)
+                cur.execute(f"CREATE TABLE {path.stem.lower()} ({columns})")
+                with cur.copy(
+                    f"COPY {path.stem.lower()} FROM STDIN WITH (FORMAT csv, HEADER)"
+                ) as copy:
+                    copy.write(path.read_bytes())
+        rec = import_omop(url, tmp_path / "pg", study_drug="clopidogrel")
+    assert rec.sources["MEASUREMENT"].imported["labs (platelets)"] == 107
+    import_omop(folder, tmp_path / "csv", study_drug="clopidogrel")
+    for table in ("patients", "treatments", "labs"):
+        assert (tmp_path / "pg" / f"{table}.csv").read_bytes() == (
+            tmp_path / "csv" / f"{table}.csv"
+        ).read_bytes()
 
 
 # -- FHIR --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """OMOP CDM v5.x -> cohort folder, in SQL on DuckDB (no trip through pandas).
 
 Sources: a folder of CSV or Parquet tables (``PERSON.csv`` or ``person.parquet``,
-any case) or a DuckDB database file (``duckdb:FILE``).
+any case), a DuckDB database file (``duckdb:FILE``), or a PostgreSQL database
+(``postgresql://user@host/db``; its CDM tables are copied out with COPY first).
 
 Mapping:
 
@@ -138,10 +139,7 @@ class _Spark:
 def _open(source: str, engine: str, master: str | None) -> tuple[_Duck | _Spark, set[str]]:
     present: set[str] = set()
     if source.startswith(("postgresql://", "postgres://")):
-        raise MappingError(
-            "PostgreSQL sources need DuckDB's postgres extension, which this installation "
-            "cannot download; export the CDM tables to CSV or Parquet, or to a DuckDB file"
-        )
+        source = str(_copy_out_postgres(source))
     if engine not in ("duckdb", "spark"):
         raise MappingError(f"unknown engine '{engine}': use duckdb or spark")
     if source.startswith("duckdb:"):
@@ -181,6 +179,44 @@ def _open(source: str, engine: str, master: str | None) -> tuple[_Duck | _Spark,
     if missing:
         raise MappingError(f"{source}: CDM table(s) {', '.join(sorted(missing))} missing")
     return runner, present
+
+
+def _copy_out_postgres(url: str) -> Path:
+    """Copy the CDM tables of a PostgreSQL database out as CSV files (server-side COPY).
+
+    The schema is the connection's search path (``?options=-csearch_path%3Dcdm``
+    to choose one). Rows stream from the server to files, never into Python
+    objects; the files are then imported like a folder of CSV tables.
+    """
+    try:
+        import psycopg
+    except ImportError:
+        raise MappingError(
+            "PostgreSQL sources need psycopg: pip install 'itpcohort[postgres]'"
+        ) from None
+    folder = Path(tempfile.mkdtemp(prefix="itpcohort-cdm-"))
+    try:
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+            names = {row[0].lower(): row[0] for row in cur.fetchall()}
+            for table in TABLES:
+                if table not in names:
+                    continue
+                quoted = '"' + names[table].replace('"', '""') + '"'
+                with (
+                    (folder / f"{table}.csv").open("wb") as handle,
+                    cur.copy(
+                        f"COPY (SELECT * FROM {quoted}) TO STDOUT WITH (FORMAT csv, HEADER)"
+                    ) as copy,
+                ):
+                    for chunk in copy:
+                        handle.write(chunk)
+    except psycopg.Error as exc:
+        raise MappingError(f"PostgreSQL CDM: {str(exc).strip()}") from None
+    return folder
 
 
 def _quote(text: str) -> str:
