@@ -143,7 +143,8 @@ def figure1(endpoints: pd.DataFrame, labs: pd.DataFrame, months: int = 24) -> pl
         ylabel="Platelets, x10^9/L (mean, SE)",
         title="B. Mean platelet count by response group",
     )
-    b.legend(frameon=False, fontsize=7)
+    if b.get_legend_handles_labels()[0]:
+        b.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 
