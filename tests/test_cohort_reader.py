@@ -399,3 +399,28 @@ def test_several_study_drugs_must_be_named(tmp_path: Path) -> None:
         itpcohort.evaluate(folder)
     endpoints = itpcohort.evaluate(folder, study_drug="Sirolimus")
     assert endpoints.start_date.notna().tolist() == [False, True]
+
+
+def test_a_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path)
+    (folder / "labs.csv").write_bytes(
+        b"patient_id,date,test,value,unit\nP1,2024-01-01,plaquettes \xe9,20,10^9/L\n"
+    )
+    problem = only(problems_of(folder))
+    assert (problem.file, problem.line) == ("labs.csv", None)
+    assert "not UTF-8" in problem.message
+
+
+def test_a_broken_excel_or_parquet_file_is_one_problem(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path)
+    (folder / "patients.csv").unlink()
+    (folder / "patients.xlsx").write_bytes(b"this is not a workbook")
+    (folder / "labs.csv").unlink()
+    (folder / "labs.parquet").write_bytes(b"PAR1 nor a parquet file")
+    errors = [p for p in problems_of(folder) if p.severity == "error" and p.line is None]
+    assert {p.file for p in errors} >= {"patients.xlsx", "labs.parquet"}
+    assert all(
+        "cannot read the file" in p.message
+        for p in errors
+        if p.file in ("patients.xlsx", "labs.parquet")
+    )

@@ -9,6 +9,7 @@ line and column. The clean tables (``patients``, ``treatments``, ``labs``,
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ def validate_cohort(
             continue
         try:
             source = load_source(con, file, spec.name)
-        except (duckdb.Error, OSError, ValueError) as exc:
+        except (duckdb.Error, OSError, ValueError, zipfile.BadZipFile) as exc:
             problems.append(Problem(file.name, None, None, f"cannot read the file: {exc}"))
             sources[spec.name] = None
             continue
@@ -226,6 +227,10 @@ class _Checker:
         summary.read += source.unreadable_rows
         if source.unreadable_rows:
             summary.set_aside["unreadable line"] += source.unreadable_rows
+        if not source.readable:  # already reported; its columns cannot be checked
+            self.usable[spec.name] = False
+            self._create_empty(spec)
+            return summary
         missing = [c.name for c in spec.columns if c.required and c.name not in source.columns]
         for name in missing:
             self.problems.append(

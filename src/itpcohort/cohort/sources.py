@@ -34,6 +34,8 @@ class Source:
     problems: list[Problem] = field(default_factory=list)
     #: rows that could not be read at all (malformed CSV lines)
     unreadable_rows: int = 0
+    #: False when the file itself could not be read (encoding, not a CSV)
+    readable: bool = True
 
 
 def find_table_file(folder: Path, table: str) -> tuple[Path | None, list[Problem]]:
@@ -123,13 +125,12 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Source:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             return _register_text(con, path, table, *_csv_rows(handle))
     except UnicodeDecodeError as exc:
-        problem = Problem(
-            path.name, None, None, f"not UTF-8 text ({exc.reason}): save as UTF-8 CSV"
-        )
-        return _register_text(con, path, table, [], iter(()), [problem])
+        why = f"not UTF-8 text ({exc.reason}): save as UTF-8 CSV"
     except csv.Error as exc:
-        problem = Problem(path.name, None, None, f"not a readable CSV file: {exc}")
-        return _register_text(con, path, table, [], iter(()), [problem])
+        why = f"not a readable CSV file: {exc}"
+    source = _register_text(con, path, table, [], iter(()), [Problem(path.name, None, None, why)])
+    source.readable = False
+    return source
 
 
 def _csv_rows(handle: Iterable[str]) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
