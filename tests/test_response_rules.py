@@ -10,6 +10,7 @@ the comments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -394,3 +395,33 @@ def test_engines_agree(cohort_dir) -> None:
     if "spark" not in _RESULTS:
         pytest.skip("the Spark run of this module did not happen")
     pd.testing.assert_frame_equal(_RESULTS["duckdb"], _RESULTS["spark"])
+
+
+@pytest.mark.parametrize(
+    ("baseline", "count", "expected"),
+    [
+        # iwg2009: >= 30 and >= 2 x baseline; iwg2009-or: >= 30 or >= 2 x baseline;
+        # platelet50: >= 50 (no fold rule); CR stays >= 100 in all three
+        (20, 35, {"iwg2009": "NR", "iwg2009-or": "R", "platelet50": "NR"}),  # 35 < 2 x 20
+        (10, 25, {"iwg2009": "NR", "iwg2009-or": "R", "platelet50": "NR"}),  # 25 < 30, >= 20
+        (40, 50, {"iwg2009": "NR", "iwg2009-or": "R", "platelet50": "R"}),  # 50 < 80
+        (30, 49, {"iwg2009": "NR", "iwg2009-or": "R", "platelet50": "NR"}),
+        (60, 100, {"iwg2009": "CR", "iwg2009-or": "CR", "platelet50": "CR"}),
+    ],
+)
+def test_profiles_change_settings_not_code(
+    tmp_path: Path, baseline: float, count: float, expected: dict[str, str]
+) -> None:
+    folder = write_cohort(
+        tmp_path,
+        patients=[("P1", day(0), None, None)],
+        treatments=[("P1", "tacrolimus", "study", day(0), day(100), "full")],
+        labs=[
+            ("P1", day(0), "platelets", baseline, "10^9/L"),
+            ("P1", day(10), "platelets", count, "10^9/L"),
+            ("P1", day(17), "platelets", count, "10^9/L"),
+        ],
+    )
+    cohort = itpcohort.read_cohort(folder)
+    got = {p: itpcohort.evaluate(cohort, criteria=p).best_response[0] for p in expected}
+    assert got == expected
