@@ -185,8 +185,14 @@ class _Checker:
         self.usable: dict[str, bool] = {}
 
     # -- collecting ---------------------------------------------------------
-    def collect(self, table: str, sql: str, severity: str = "error") -> int:
-        """Run ``sql`` (rows: _line, column, message); list them; return how many."""
+    def collect(
+        self, table: str, sql: str, severity: str = "error", *, row_local: bool = False
+    ) -> int:
+        """Run ``sql`` (rows: _line, column, message); list them; return how many.
+
+        Rows with an error are set aside: ``row_local`` errors are those in the
+        typed table's ``_errors``; others are remembered in ``bad_lines``.
+        """
         file = self.files[table]
         total = self.con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
         if not total:
@@ -204,7 +210,7 @@ class _Checker:
                     severity,  # type: ignore[arg-type]
                 )
             )
-        if severity == "error":
+        if severity == "error" and not row_local:
             self.con.sql(
                 f"INSERT INTO bad_lines SELECT DISTINCT '{table}', _line FROM ({sql}) "
                 "WHERE _line IS NOT NULL"
@@ -213,6 +219,13 @@ class _Checker:
 
     # -- one table ----------------------------------------------------------
     def type_table(self, spec: TableSpec, source: Source | None) -> TableSummary:
+        """Type one table (patients first: the others are keyed on it)."""
+        summary = self._type_table(spec, source)
+        if spec.name == "patients":
+            self._patient_keys()
+        return summary
+
+    def _type_table(self, spec: TableSpec, source: Source | None) -> TableSummary:
         con = self.con
         con.sql("CREATE TEMP TABLE IF NOT EXISTS bad_lines (tbl VARCHAR, _line BIGINT)")
         if source is None:
@@ -261,25 +274,84 @@ class _Checker:
             select += [quote(c) for c in extra]
         for severity in ("error", "warning"):
             select.append(f"{_issues_sql([c for c in checks if c[3] == severity])} AS _{severity}s")
-        # one pass over the source: typed values, and each row's cell problems (NULL if none)
-        con.sql(
-            f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} AS "
-            f"SELECT {', '.join(select)} FROM {source.relation}"
-        )
+        typed = f"SELECT {', '.join(select)} FROM {source.relation}"
+        if spec.name != "patients":
+            typed = self._keyed(spec, typed, source)
+        # one pass over the source: typed values, the patient key, and each row's
+        # problems (NULL if none); the clean tables are filters of this one table
+        con.sql(f"CREATE OR REPLACE TABLE typed_{spec.name} AS {typed}")
         for severity in ("error", "warning"):
             self.collect(
                 spec.name,
                 f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
                 f"FROM typed_{spec.name} WHERE _{severity}s IS NOT NULL) WHERE p IS NOT NULL",
                 severity,
+                row_local=True,
             )
         return summary
 
+    def _keyed(self, spec: TableSpec, typed: str, source: Source) -> str:
+        """``typed`` with the patient's key ``_pid`` and ``_excluded`` flag joined on.
+
+        A row whose patient is not in ``patients`` gets an error; labs rows also get
+        their unit resolved (value in the canonical unit; an unknown unit is an error).
+        """
+        errors = _with_issue(
+            "t._errors",
+            "t.patient_id IS NOT NULL AND p._pid IS NULL",
+            "patient_id",
+            "'patient ''' || t.patient_id || ''' is not in patients: add the patient or fix "
+            "the ID'",
+        )
+        select = [
+            "p._pid",
+            "coalesce(p.is_excluded, FALSE) AS _excluded",
+            "p.enrollment_date AS _enrolled",
+        ]
+        joins = "LEFT JOIN patients_ok p ON p.patient_id = t.patient_id"
+        replaced = ["_errors"]
+        if spec.name == "labs":
+            self._lab_units(source)
+            errors = _with_issue(
+                errors,
+                "u.known_test AND u.factor IS NULL",
+                "unit",
+                "'unknown unit ''' || t.unit || ''' for ' || u.test || ': use one of ' "
+                "|| u.allowed",
+            )
+            # known tests in their canonical unit; unknown tests kept as they came
+            select += [
+                "lower(t.test) AS test",
+                "CASE WHEN u.known_test THEN t.value * u.factor ELSE t.value END AS value",
+                "CASE WHEN u.known_test THEN u.canonical ELSE t.unit END AS unit",
+            ]
+            joins += " LEFT JOIN lab_units u ON u.test_raw = t.test AND u.unit_raw = t.unit"
+            replaced += ["test", "value", "unit"]
+        return (
+            f"SELECT t.* EXCLUDE ({', '.join(replaced)}), {', '.join(select)}, "
+            f"{errors} AS _errors FROM ({typed}) t {joins}"
+        )
+
+    def _patient_keys(self) -> None:
+        """One row per patient ID with an integer key ``_pid`` in ``patient_id`` order.
+
+        The first row counts if an ID repeats; the engines join and sort on ``_pid``
+        instead of on text.
+        """
+        self.con.sql(
+            "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT patient_id, "
+            "CAST(row_number() OVER (ORDER BY patient_id) AS BIGINT) AS _pid, "
+            "arg_min(enrollment_date, _line) AS enrollment_date, "
+            "arg_min(NULLIF(TRIM(excluded), '') IS NOT NULL, _line) AS is_excluded "
+            "FROM typed_patients WHERE patient_id IS NOT NULL GROUP BY patient_id"
+        )
+
     def _create_empty(self, spec: TableSpec) -> None:
         cols = ", ".join(f"{quote(c.name)} {_sql_type(c.kind)}" for c in spec.columns)
+        keys = "" if spec.name == "patients" else ", _pid BIGINT, _excluded BOOLEAN, _enrolled DATE"
         self.con.sql(
-            f"CREATE OR REPLACE TEMP TABLE typed_{spec.name} (_line BIGINT, {cols}, "
-            f"_errors {_ISSUES_TYPE}, _warnings {_ISSUES_TYPE})"
+            f"CREATE OR REPLACE TABLE typed_{spec.name} (_line BIGINT, {cols}, "
+            f"_warnings {_ISSUES_TYPE}{keys}, _errors {_ISSUES_TYPE})"
         )
 
     # -- across tables ------------------------------------------------------
@@ -300,32 +372,8 @@ class _Checker:
                 "' is before enrollment_date ' || enrollment_date FROM typed_patients "
                 "WHERE followup_end_date < enrollment_date",
             )
-        # one row per patient (the first, if an ID repeats), with an integer key _pid
-        # in patient_id order: the engines join and sort on it instead of on text
-        con.sql(
-            "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT patient_id, "
-            "CAST(row_number() OVER (ORDER BY patient_id) AS BIGINT) AS _pid, "
-            "arg_min(enrollment_date, _line) AS enrollment_date, "
-            "arg_min(NULLIF(TRIM(excluded), '') IS NOT NULL, _line) AS is_excluded "
-            "FROM typed_patients WHERE patient_id IS NOT NULL GROUP BY patient_id"
-        )
-        con.sql(
-            "CREATE OR REPLACE TEMP VIEW enrolled AS "
-            "SELECT patient_id, _pid FROM patients_ok WHERE NOT is_excluded"
-        )
-        for table in ("treatments", "labs", "bleeding", "adverse_events"):
-            if not self.usable[table]:
-                continue
-            self.collect(
-                table,
-                f"SELECT t._line, 'patient_id', 'patient ''' || t.patient_id || "
-                f"''' is not in patients: add the patient or fix the ID' FROM typed_{table} t "
-                "ANTI JOIN patients_ok p USING (patient_id) WHERE t.patient_id IS NOT NULL",
-            )
         if self.usable["treatments"]:
             self._treatment_checks()
-        if self.usable["labs"]:
-            self._lab_checks()
         if self.usable["adverse_events"]:
             self.collect(
                 "adverse_events",
@@ -363,7 +411,8 @@ class _Checker:
             severity="warning",
         )
 
-    def _lab_checks(self) -> None:
+    def _lab_units(self, source: Source) -> None:
+        """Each distinct (test, unit) pair of the source, resolved once (not once per row)."""
         con = self.con
         rows = units.conversion_rows()
         values = ", ".join(f"('{t}', '{u}', {f}, '{c}')" for t, u, f, c in rows)
@@ -372,21 +421,15 @@ class _Checker:
             f"factor DOUBLE, canonical VARCHAR); INSERT INTO unit_table VALUES {values}"
         )
         known = ", ".join(f"'{t}'" for t in units.TESTS)
-        # units are resolved once per distinct (test, unit) pair, not once per row
         con.sql(
             "CREATE OR REPLACE TEMP TABLE lab_units AS SELECT d.test AS test_raw, "
             "d.unit AS unit_raw, lower(d.test) AS test, lower(d.test) IN "
             f"({known}) AS known_test, u.factor, u.canonical, (SELECT string_agg(DISTINCT "
             "k.unit_key, ', ' ORDER BY k.unit_key) FROM unit_table k WHERE k.test = "
-            "lower(d.test)) AS allowed FROM (SELECT DISTINCT test, unit FROM typed_labs "
-            "WHERE test IS NOT NULL AND unit IS NOT NULL) d LEFT JOIN unit_table u "
-            f"ON u.test = lower(d.test) AND u.unit_key = {_unit_key_sql('d.unit')}"
-        )
-        self.collect(
-            "labs",
-            "SELECT l._line, 'unit', 'unknown unit ''' || l.unit || ''' for ' || u.test "
-            "|| ': use one of ' || u.allowed FROM typed_labs l JOIN (SELECT * FROM lab_units "
-            "WHERE known_test AND factor IS NULL) u ON l.test = u.test_raw AND l.unit = u.unit_raw",
+            "lower(d.test)) AS allowed FROM (SELECT DISTINCT "
+            f"{raw_text('test')} AS test, {raw_text('unit')} AS unit FROM {source.relation}) d "
+            f"LEFT JOIN unit_table u ON u.test = lower(d.test) AND u.unit_key = "
+            f"{_unit_key_sql('d.unit')} WHERE d.test IS NOT NULL AND d.unit IS NOT NULL"
         )
 
     def _lab_warnings(self) -> None:
@@ -400,50 +443,44 @@ class _Checker:
         self.collect(
             "labs",
             "SELECT l._line, 'date', 'measurement on ' || l.date || ' is more than a year "
-            "before enrolment (' || p.enrollment_date || '): check the date' "
-            "FROM labs l JOIN patients_ok p USING (_pid) "
-            "WHERE l.date < p.enrollment_date - INTERVAL 1 YEAR",
+            "before enrolment (' || l._enrolled || '): check the date' "
+            f"FROM {self._kept_rows('labs')} l WHERE NOT l._excluded "
+            "AND l.date < l._enrolled - INTERVAL 1 YEAR",
             severity="warning",
         )
 
     def _build_clean_tables(self, by_name: dict[str, TableSummary]) -> None:
-        """The clean tables: rows without errors, of enrolled patients (patients: all)."""
+        """The clean tables: views of the typed rows without errors, of enrolled patients.
+
+        ``patients`` keeps every row without errors (excluded patients feed the
+        flow counts); the other tables keep the rows of enrolled patients. Views,
+        not copies: a million patients' labs are not held twice.
+        """
         con = self.con
         kept = {table: self._kept_rows(table) for table in by_name}
-        # patients: every typed row; excluded ones are kept for the flow counts
         con.sql(
-            "CREATE TABLE patients AS SELECT p._pid, t.* EXCLUDE (_errors, _warnings) "
+            "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_errors, _warnings) "
             f"FROM {kept['patients']} t JOIN patients_ok p USING (patient_id)"
         )
+        enrolled = {table: f"{kept[table]} t WHERE NOT t._excluded" for table in by_name}
         con.sql(
-            "CREATE TABLE treatments AS SELECT t._line, p._pid, t.patient_id, "
+            "CREATE OR REPLACE VIEW treatments AS SELECT t._line, t._pid, t.patient_id, "
             "lower(t.drug) AS drug, coalesce(lower(t.role), 'study') AS role, t.start_date, "
             "t.end_date, coalesce(lower(t.phase), 'full') AS phase, t.daily_dose_mg, "
-            f"lower(t.stop_reason) AS stop_reason FROM {kept['treatments']} t "
-            "JOIN enrolled p USING (patient_id)"
-        )
-        if self.usable["labs"]:
-            # known tests in their canonical unit; unknown tests kept as they came
-            con.sql(
-                "CREATE TABLE labs AS SELECT t._line, p._pid, t.patient_id, t.date, u.test, "
-                "CASE WHEN u.known_test THEN t.value * u.factor ELSE t.value END AS value, "
-                "CASE WHEN u.known_test THEN u.canonical ELSE t.unit END AS unit "
-                f"FROM {kept['labs']} t JOIN lab_units u ON t.test = u.test_raw "
-                "AND t.unit = u.unit_raw JOIN enrolled p USING (patient_id)"
-            )
-        else:
-            con.sql(
-                "CREATE TABLE labs AS SELECT t._line, p._pid, t.patient_id, t.date, t.test, "
-                f"t.value, t.unit FROM {kept['labs']} t JOIN enrolled p USING (patient_id)"
-            )
-        con.sql(
-            "CREATE TABLE bleeding AS SELECT t._line, p._pid, t.patient_id, t.date, "
-            f"t.who_grade, t.site FROM {kept['bleeding']} t JOIN enrolled p USING (patient_id)"
+            f"lower(t.stop_reason) AS stop_reason FROM {enrolled['treatments']}"
         )
         con.sql(
-            "CREATE TABLE adverse_events AS SELECT t._line, p._pid, t.patient_id, t.onset_date, "
-            "t.term, t.grade, t.related, lower(t.action) AS action, t.end_date "
-            f"FROM {kept['adverse_events']} t JOIN enrolled p USING (patient_id)"
+            "CREATE OR REPLACE VIEW labs AS SELECT t._line, t._pid, t.patient_id, t.date, t.test, "
+            f"t.value, t.unit FROM {enrolled['labs']}"
+        )
+        con.sql(
+            "CREATE OR REPLACE VIEW bleeding AS SELECT t._line, t._pid, t.patient_id, t.date, "
+            f"t.who_grade, t.site FROM {enrolled['bleeding']}"
+        )
+        con.sql(
+            "CREATE OR REPLACE VIEW adverse_events AS SELECT t._line, t._pid, t.patient_id, "
+            "t.onset_date, t.term, t.grade, t.related, lower(t.action) AS action, t.end_date "
+            f"FROM {enrolled['adverse_events']}"
         )
         if self.usable["labs"]:
             self._lab_warnings()
@@ -451,16 +488,14 @@ class _Checker:
             if summary.file is None or not self.usable[table]:
                 continue
             n_bad = con.sql(
-                f"SELECT count(DISTINCT _line) FROM bad_lines WHERE tbl = '{table}'"
+                f"SELECT count(*) FROM typed_{table} WHERE _errors IS NOT NULL OR _line IN "
+                f"(SELECT _line FROM bad_lines WHERE tbl = '{table}')"
             ).fetchall()[0][0]
             counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
             if table == "patients":
                 excluded = f"SELECT count(*) FROM patients WHERE {_EXCLUDED}"
             else:
-                excluded = (
-                    f"SELECT count(*) FROM {kept[table]} t WHERE t.patient_id IN "
-                    "(SELECT patient_id FROM patients_ok WHERE is_excluded)"
-                )
+                excluded = f"SELECT count(*) FROM {kept[table]} t WHERE t._excluded"
             counts[SET_ASIDE_EXCLUDED] = con.sql(excluded).fetchall()[0][0]
             if table == "labs":
                 known = ", ".join(f"'{t}'" for t in units.TESTS)
@@ -477,9 +512,9 @@ class _Checker:
             0
         ][0]
         if not has_bad:
-            return f"typed_{table}"
+            return f"(SELECT * FROM typed_{table} WHERE _errors IS NULL)"
         return (
-            f"(SELECT * FROM typed_{table} WHERE _line NOT IN "
+            f"(SELECT * FROM typed_{table} WHERE _errors IS NULL AND _line NOT IN "
             f"(SELECT _line FROM bad_lines WHERE tbl = '{table}'))"
         )
 
@@ -535,6 +570,14 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
 
 
 _ISSUES_TYPE = "STRUCT(col VARCHAR, msg VARCHAR)[]"
+
+
+def _with_issue(issues: str, condition: str, column: str, message: str) -> str:
+    """SQL: the list ``issues`` with (``column``, ``message``) appended where ``condition``."""
+    return (
+        f"CASE WHEN coalesce({condition}, FALSE) THEN list_append(coalesce({issues}, []), "
+        f"{{'col': '{column}', 'msg': {message}}}) ELSE {issues} END"
+    )
 
 
 def _issues_sql(checks: list[tuple[str, str, str, str]]) -> str:
