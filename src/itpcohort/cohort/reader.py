@@ -356,7 +356,6 @@ class _Checker:
 
     # -- across tables ------------------------------------------------------
     def cross_checks(self, summaries: list[TableSummary]) -> None:
-        con = self.con
         by_name = {s.table: s for s in summaries}
         if self.usable["patients"]:
             self.collect(
