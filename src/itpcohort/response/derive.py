@@ -84,67 +84,83 @@ def derive_rescue_windows(treatments: ir.Table, criteria: Criteria) -> ir.Table:
     )
 
 
-def derive_count_days(
-    platelets: ir.Table, treatment: ir.Table, rescue_windows: ir.Table
-) -> ir.Table:
-    """Rule 2: one value per day after the start (the lowest), and whether it is evaluable."""
-    t = platelets.join(treatment, "patient_id").filter(lambda t: t.date > t.start_date)
-    per_day = t.group_by(["patient_id", "date"]).aggregate(value=_.value.min())
-    w = rescue_windows
-    # the few counts inside a washout, found on the raw rows (one pass, small result)
-    in_washout = (
-        t.semi_join(
-            w,
-            [
-                t.patient_id == w.patient_id,
-                t.date >= w.rescue_start,
-                w.rescue_end.isnull() | (_days(t.date, w.rescue_end) <= w.washout_days),
-            ],
-        )
-        .select("patient_id", "date")
-        .distinct()
-        .mutate(washed=ibis.literal(True))
-    )
-    return per_day.left_join(in_washout, ["patient_id", "date"]).select(
-        per_day.patient_id, per_day.date, per_day.value, evaluable=in_washout.washed.isnull()
-    )
-
-
-def derive_bleeding_days(bleeding: ir.Table, treatment: ir.Table, criteria: Criteria) -> ir.Table:
-    """Rule 3: days after the start with bleeding of WHO grade >= ``bleeding_min_grade``."""
-    t = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(treatment, "patient_id")
-    t = t.filter(t.date > t.start_date)
-    return t.group_by(["patient_id", "date"]).aggregate(bleeding=_.who_grade.max())
-
-
-def derive_day_levels(
-    count_days: ir.Table,
-    bleeding_days: ir.Table,
-    baseline: ir.Table,
+def derive_days(
+    platelets: ir.Table,
+    bleeding: ir.Table,
     treatment: ir.Table,
+    baseline: ir.Table,
+    rescue_windows: ir.Table,
     criteria: Criteria,
 ) -> ir.Table:
-    """Rule 3: the level (NR < R < CR) of each evaluable day of a patient with a baseline.
+    """Rules 2 and 3: every day after the start with a count or a bleeding, and its level.
 
-    Evaluable days are the evaluable count days and the bleeding days; a
-    bleeding day is NR, with or without a count. Each day carries the
-    treatment's ``end_date``, which rule 4 needs.
+    One row per patient and day: ``value`` the lowest count (``None`` if none),
+    ``washed`` whether the counts fall in a rescue washout (then not evaluable),
+    ``bleeding`` the highest WHO grade >= ``bleeding_min_grade`` (``None`` if
+    none), and ``level`` (NR < R < CR) of an evaluable day of a patient with a
+    baseline, else ``None``. A bleeding day is NR, with or without a count, even
+    inside a washout. Each day carries the treatment's ``end_date`` (rule 4).
+
+    The level is worked out per row (a count or a bleeding) and the day takes
+    the lowest: the level of its lowest count, or NR with a bleeding. One
+    aggregation of the rows does it all; no second pass over the days.
     """
-    counts = count_days.filter(_.evaluable)
-    bleeds = bleeding_days
-    # count days, with their bleeding if any; then the bleeding days without a count
-    with_counts = counts.left_join(bleeds, ["patient_id", "date"]).select(
-        counts.patient_id, counts.date, counts.value, bleeds.bleeding.cast("int64")
+    per_patient = treatment.left_join(baseline, "patient_id").select(
+        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
     )
-    bleeding_only = bleeds.anti_join(counts, ["patient_id", "date"]).select(
-        "patient_id", "date", value=ibis.null("float64"), bleeding=_.bleeding.cast("int64")
+    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
+    w = rescue_windows
+    # a count in a washout matches a rescue window (several windows may match: no matter)
+    counts = counts.left_join(
+        w,
+        [
+            counts.patient_id == w.patient_id,
+            counts.date >= w.rescue_start,
+            w.rescue_end.isnull() | (_days(counts.date, w.rescue_end) <= w.washout_days),
+        ],
     )
-    days = with_counts.union(bleeding_only, distinct=False)
-    per_patient = baseline.select("patient_id", "baseline_platelets").join(
-        treatment.select("patient_id", "end_date"), "patient_id"
+    counts = counts.select(
+        counts.patient_id,
+        counts.date,
+        counts.value,
+        counts.end_date,
+        washed=w.rescue_start.notnull(),
+        bleeding=ibis.null("int64"),
+        level=_count_level(counts.value, counts.baseline_platelets, criteria),
     )
-    days = days.join(per_patient, "patient_id")
-    count, base = days.value, days.baseline_platelets
+    bleeds = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(
+        per_patient, "patient_id"
+    )
+    bleeds = bleeds.filter(bleeds.date > bleeds.start_date).select(
+        bleeds.patient_id,
+        bleeds.date,
+        value=ibis.null("float64"),
+        end_date=bleeds.end_date,
+        washed=ibis.literal(False),
+        bleeding=bleeds.who_grade.cast("int64"),
+        # rule 3: a bleeding day is NR (for a patient with a baseline)
+        level=ibis.ifelse(
+            bleeds.baseline_platelets.notnull(), ibis.literal(NR, "int8"), ibis.null("int8")
+        ),
+    )
+    rows = counts.union(bleeds, distinct=False)
+    evaluable_row = ~rows.washed
+    return rows.group_by(["patient_id", "date"]).aggregate(
+        value=rows.value.min(),
+        washed=rows.washed.any(),
+        bleeding=rows.bleeding.max(),
+        level=rows.level.min(where=evaluable_row),
+        end_date=rows.end_date.max(),
+    )
+
+
+def _count_level(
+    count: ir.FloatingValue, base: ir.FloatingValue, criteria: Criteria
+) -> ir.IntegerValue:
+    """Rule 3: the level of one count: CR if >= ``cr_threshold``, else R by the R rule, else NR.
+
+    ``None`` when the patient has no baseline (rule 1: not evaluable).
+    """
     at_threshold = count >= criteria.r_threshold
     at_fold = count >= criteria.fold * base
     r_rule = {
@@ -152,13 +168,15 @@ def derive_day_levels(
         "or": at_threshold | at_fold,
         "none": at_threshold,
     }[criteria.fold_rule]
-    level = ibis.cases(
-        (days.bleeding.notnull(), NR),
-        (count >= criteria.cr_threshold, CR),
-        (r_rule, R),
-        else_=NR,
+    level = ibis.cases((count >= criteria.cr_threshold, CR), (r_rule, R), else_=NR)
+    return ibis.ifelse(base.notnull(), level.cast("int8"), ibis.null("int8"))
+
+
+def derive_day_levels(days: ir.Table) -> ir.Table:
+    """Rule 3: the evaluable days of patients with a baseline, each with its level."""
+    return days.filter(days.level.notnull()).select(
+        "patient_id", "date", "value", "bleeding", "end_date", "level"
     )
-    return days.mutate(level=level.cast("int8")).drop("baseline_platelets")
 
 
 def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
@@ -172,69 +190,66 @@ def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
     Gaps and islands: a run is a stretch of consecutive evaluable days on one
     side of a threshold; a day is confirmed when its run reaches far enough
     beyond it. The run's end is the first later day (or this one) that is the
-    last of its run. All windows share one ordering, so engines sort twice.
+    last of its run. Runs at or above R and runs below R end at the same days
+    (where the level crosses R), so two run ends serve the three flags. All
+    windows share one ordering, so engines sort twice.
     """
     w = ibis.window(group_by="patient_id", order_by="date")
     following = ibis.window(group_by="patient_id", order_by="date", rows=(0, None))
     d = day_levels.mutate(_next=day_levels.level.lead().over(w))
-    flags = {
-        "r_confirmed": (lambda lv: lv >= R, criteria.response_confirm_days),
-        "cr_confirmed": (lambda lv: lv >= CR, criteria.response_confirm_days),
-        "loss_confirmed": (lambda lv: lv < R, criteria.loss_confirm_days),
-    }
-    last_of_run = {
-        f"_last_{name}": d._next.isnull() | (side(d._next) != side(d.level))
-        for name, (side, _gap) in flags.items()
-    }
-    d = d.mutate(**last_of_run)
-    run_end = {
-        f"_end_{name}": ibis.ifelse(d[f"_last_{name}"], d.date, ibis.null("date"))
-        .min()
-        .over(following)
-        for name in flags
-    }
-    d = d.mutate(**run_end)
-    confirmed = {
-        name: side(d.level) & (_days(d[f"_end_{name}"], d.date) >= gap)
-        for name, (side, gap) in flags.items()
-    }
-    helpers = ["_next", *last_of_run, *run_end]
-    return d.mutate(**confirmed).drop(*helpers)
+    d = d.mutate(
+        _last_r=d._next.isnull() | ((d._next >= R) != (d.level >= R)),
+        _last_cr=d._next.isnull() | ((d._next >= CR) != (d.level >= CR)),
+    )
+    d = d.mutate(
+        _end_r=ibis.ifelse(d._last_r, d.date, ibis.null("date")).min().over(following),
+        _end_cr=ibis.ifelse(d._last_cr, d.date, ibis.null("date")).min().over(following),
+    )
+    reach_r = _days(d._end_r, d.date)
+    return d.mutate(
+        r_confirmed=(d.level >= R) & (reach_r >= criteria.response_confirm_days),
+        cr_confirmed=(d.level >= CR) & (_days(d._end_cr, d.date) >= criteria.response_confirm_days),
+        loss_confirmed=(d.level < R) & (reach_r >= criteria.loss_confirm_days),
+    ).drop("_next", "_last_r", "_last_cr", "_end_r", "_end_cr")
 
 
-def derive_events(
+def derive_loss_candidates(
     confirmations: ir.Table,
     bleeding: ir.Table,
     rescue_windows: ir.Table,
     criteria: Criteria,
 ) -> ir.Table:
+    """Rule 5: the dates response would be lost on, if the patient were in response then.
+
+    A confirmed below-R day; a bleeding of WHO grade >= ``bleeding_min_grade``;
+    the start of a rescue therapy if ``rescue_is_loss``.
+    """
+    losses = [
+        confirmations.filter(_.loss_confirmed).select("patient_id", "date"),
+        bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).select("patient_id", "date"),
+    ]
+    if criteria.rescue_is_loss:
+        losses.append(rescue_windows.select("patient_id", date="rescue_start"))
+    return losses[0].union(*losses[1:], distinct=False)
+
+
+def derive_events(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Table:
     """Rules 4 and 5: the alternating stream of achievements and losses per patient.
 
     Candidates: achievements (a confirmed R-or-better day on or before the end
-    date, or any while ongoing) and losses (a confirmed below-R day; a bleeding
-    of grade >= ``bleeding_min_grade``; a rescue start if ``rescue_is_loss``).
+    date, or any while ongoing) and losses (:func:`derive_loss_candidates`).
     After the first achievement, the first loss ends the episode, the first
     achievement after it starts the next: the first candidate of each run of
-    one kind, in date order.
+    one kind, in date order. (``explain`` shows this stream; the endpoints need
+    only its first and last events, see :func:`derive_episodes`.)
     """
     c = confirmations
     achievements = c.filter(c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))).select(
         "patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8")
     )
-    losses = [
-        c.filter(c.loss_confirmed).select("patient_id", "date", kind=ibis.literal(LOSS, "int8")),
-        bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).select(
-            "patient_id", "date", kind=ibis.literal(LOSS, "int8")
-        ),
-    ]
-    if criteria.rescue_is_loss:
-        losses.append(
-            rescue_windows.select(
-                "patient_id", date="rescue_start", kind=ibis.literal(LOSS, "int8")
-            )
-        )
+    losses = loss_candidates.select("patient_id", "date", kind=ibis.literal(LOSS, "int8"))
     # duplicates (a loss by bleeding and by rescue on one day) collapse below
-    stream = achievements.union(*losses, distinct=False)
+    stream = achievements.union(losses, distinct=False)
     first = (
         stream.filter(_.kind == ACHIEVEMENT)
         .group_by("patient_id")
@@ -247,6 +262,44 @@ def derive_events(
     return stream.filter(stream._new).drop("_new")
 
 
+def derive_episodes(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Table:
+    """Rules 4-7 per patient: first achievement, first loss after it, and how it ends.
+
+    The same answers as the event stream of :func:`derive_events`, by aggregation:
+    ``response_date`` is the first achievement (a confirmed R-or-better day on
+    or before the end date); ``loss_date`` the first loss candidate from it on;
+    ``cr_date`` the first confirmed CR day on or before the end date. The stream
+    ends with an achievement (``in_response_at_last``) when the last achievement
+    is later than every loss candidate. A loss candidate never falls on an
+    achievement day (a bleeding day is NR; counts on a rescue's first day are
+    in its washout).
+    """
+    c = confirmations
+    counted = c.end_date.isnull() | (c.date <= c.end_date)
+    per = c.group_by("patient_id").aggregate(
+        last_evaluable=c.date.max(),
+        response_date=c.date.min(where=c.r_confirmed & counted),
+        last_achievement=c.date.max(where=c.r_confirmed & counted),
+        cr_date=c.date.min(where=c.cr_confirmed & counted),
+    )
+    lc = loss_candidates.join(
+        per.filter(per.response_date.notnull()).select("patient_id", "response_date"),
+        "patient_id",
+    )
+    lc = lc.filter(lc.date >= lc.response_date)
+    losses = lc.group_by("patient_id").aggregate(loss_date=_.date.min(), last_loss=_.date.max())
+    t = per.left_join(losses, "patient_id")
+    return t.select(
+        per.patient_id,
+        "last_evaluable",
+        "response_date",
+        "cr_date",
+        "loss_date",
+        in_response_at_last=t.last_achievement.notnull()
+        & (t.last_loss.isnull() | (t.last_loss < t.last_achievement)),
+    )
+
+
 def _phase_on(periods: ir.Table, dates: ir.Table, column: str) -> ir.Table:
     """Phase of the study-drug period in effect on each patient's ``column`` date."""
     j = dates.join(periods, "patient_id")
@@ -256,16 +309,18 @@ def _phase_on(periods: ir.Table, dates: ir.Table, column: str) -> ir.Table:
 
 @dataclass(frozen=True)
 class Timeline:
-    """Every intermediate table of the derivation (rules 1-5), for endpoints and explain."""
+    """Every intermediate table of the derivation (rules 1-7), for endpoints and explain."""
 
     enrolled: ir.Table
     treatment: ir.Table
     platelets: ir.Table
     baseline: ir.Table
     rescue: ir.Table
-    count_days: ir.Table
+    days: ir.Table
     confirmations: ir.Table
+    loss_candidates: ir.Table
     events: ir.Table
+    episodes: ir.Table
 
 
 def derive_timeline(
@@ -276,25 +331,25 @@ def derive_timeline(
     criteria: Criteria,
     study_drug: str,
 ) -> Timeline:
-    """Rules 1-5 step by step: treatment, baseline, days, levels, confirmations, episodes."""
+    """Rules 1-7 step by step: treatment, baseline, days and levels, confirmations, episodes."""
     treatment = derive_treatment(treatments, study_drug)
     platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
     baseline = derive_baseline(platelets, treatment, criteria)
     rescue = derive_rescue_windows(treatments, criteria)
-    count_days = derive_count_days(platelets, treatment, rescue)
-    bleeding_days = derive_bleeding_days(bleeding, treatment, criteria)
-    levels = derive_day_levels(count_days, bleeding_days, baseline, treatment, criteria)
-    confirmations = derive_confirmations(levels, criteria)
-    events = derive_events(confirmations, bleeding, rescue, criteria)
+    days = derive_days(platelets, bleeding, treatment, baseline, rescue, criteria)
+    confirmations = derive_confirmations(derive_day_levels(days), criteria)
+    loss_candidates = derive_loss_candidates(confirmations, bleeding, rescue, criteria)
     return Timeline(
         enrolled_patients(patients),
         treatment,
         platelets,
         baseline,
         rescue,
-        count_days,
+        days,
         confirmations,
-        events,
+        loss_candidates,
+        derive_events(confirmations, loss_candidates),
+        derive_episodes(confirmations, loss_candidates),
     )
 
 
@@ -309,16 +364,7 @@ def derive_endpoints(
     """The per-patient endpoints table (rules 1-10), one row per enrolled patient."""
     tl = derive_timeline(patients, treatments, labs, bleeding, criteria, study_drug)
     enrolled, treatment, platelets, baseline = tl.enrolled, tl.treatment, tl.platelets, tl.baseline
-    confirmations, events = tl.confirmations, tl.events
-
-    evaluable = confirmations.group_by("patient_id").aggregate(
-        last_evaluable=_.date.max(), cr_date=_.date.min(where=_.cr_confirmed)
-    )
-    episodes = events.group_by("patient_id").aggregate(
-        response_date=_.date.min(where=_.kind == ACHIEVEMENT),
-        loss_date=_.date.min(where=_.kind == LOSS),
-        last_kind=_.kind.argmax(_.date),
-    )
+    episodes = tl.episodes
     study_periods = treatments.filter((_.role == "study") & (_.drug == study_drug))
     loss_phase = _phase_on(
         study_periods.select("patient_id", "start_date", "phase"),
@@ -330,7 +376,6 @@ def derive_endpoints(
     t = (
         enrolled.left_join(treatment, "patient_id")
         .left_join(baseline, "patient_id")
-        .left_join(evaluable, "patient_id")
         .left_join(episodes, "patient_id")
         .left_join(loss_phase, "patient_id")
         .left_join(last_obs, "patient_id")
@@ -344,15 +389,10 @@ def derive_endpoints(
         "cr_date",
         "response_date",
         "loss_date",
-        "last_kind",
+        "in_response_at_last",
         "period_phase",
         "last_observation",
     )
-    # rule 4: a CR counts only when achieved on or before the end date
-    cr_date = ibis.ifelse(
-        t.end_date.isnull() | (t.cr_date <= t.end_date), t.cr_date, ibis.null("date")
-    )
-    t = t.mutate(cr_date=cr_date)
     best = ibis.cases(
         (t.cr_date.notnull(), "CR"),
         (t.response_date.notnull(), "R"),
@@ -369,9 +409,10 @@ def derive_endpoints(
     )
     has_response = t.response_date.notnull()
     phase = ibis.ifelse(t.end_date.notnull() & (t.loss_date > t.end_date), "off", t.period_phase)
+    # rule 10: in response on the end date with no loss after it = the stream ends in response
     sustained = (
         t.end_date.notnull()
-        & (t.last_kind == ACHIEVEMENT)
+        & t.in_response_at_last
         & (_days(t.last_evaluable, t.end_date) >= criteria.sustained_min_days_off)
     ).fill_null(False)
     treatment_days = ibis.ifelse(

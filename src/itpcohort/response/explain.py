@@ -66,9 +66,12 @@ def explain_patient(
         one["patients"], one["treatments"], one["labs"], one["bleeding"], settings, drug
     )
 
-    days = tl.count_days.to_pandas().merge(
-        tl.confirmations.to_pandas().drop(columns=["value"]), on=["patient_id", "date"], how="outer"
+    flags = tl.confirmations.select(
+        "patient_id", "date", "r_confirmed", "cr_confirmed", "loss_confirmed"
     )
+    days = tl.days.to_pandas().merge(flags.to_pandas(), on=["patient_id", "date"], how="left")
+    # a bleeding day is evaluable (NR) even inside a washout
+    days["evaluable"] = ~days["washed"].astype(bool) | days["bleeding"].notna()
     days["level"] = days["level"].map(LEVEL_NAMES)
     days = days.sort_values("date").reset_index(drop=True)
     periods = (
