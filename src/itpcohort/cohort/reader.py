@@ -277,17 +277,33 @@ class _Checker:
         typed = f"SELECT {', '.join(select)} FROM {source.relation}"
         if spec.name != "patients":
             typed = self._keyed(spec, typed, source)
-        # one pass over the source: typed values, the patient key, and each row's
-        # problems (NULL if none); the clean tables are filters of this one table
-        con.sql(f"CREATE OR REPLACE TABLE typed_{spec.name} AS {typed}")
-        for severity in ("error", "warning"):
-            self.collect(
-                spec.name,
-                f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
-                f"FROM typed_{spec.name} WHERE _{severity}s IS NOT NULL) WHERE p IS NOT NULL",
-                severity,
-                row_local=True,
+        # one pass over the source: typed values, the patient key and whether the row
+        # has problems; the clean tables are views of this one table. The problems
+        # themselves (file, line, column, message) are listed in a second pass only
+        # when there are some, so that a clean million-patient cohort is read once.
+        dropped = ["_errors", "_warnings", *_NOT_KEPT.get(spec.name, ())]
+        con.sql(
+            f"CREATE OR REPLACE TABLE typed_{spec.name} AS SELECT * "
+            f"EXCLUDE ({', '.join(dropped)}), _errors IS NOT NULL AS _bad, "
+            f"_warnings IS NOT NULL AS _warned FROM ({typed})"
+        )
+        flagged = con.sql(
+            f"SELECT count(*) FILTER (_bad OR _warned) FROM typed_{spec.name}"
+        ).fetchall()[0][0]
+        if flagged:
+            con.sql(
+                f"CREATE OR REPLACE TEMP TABLE issues_{spec.name} AS SELECT _line, _errors, "
+                f"_warnings FROM ({typed}) WHERE _errors IS NOT NULL OR _warnings IS NOT NULL"
             )
+            for severity in ("error", "warning"):
+                self.collect(
+                    spec.name,
+                    f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
+                    f"FROM issues_{spec.name} WHERE _{severity}s IS NOT NULL) "
+                    "WHERE p IS NOT NULL",
+                    severity,
+                    row_local=True,
+                )
         return summary
 
     def _keyed(self, spec: TableSpec, typed: str, source: Source) -> str:
@@ -319,14 +335,15 @@ class _Checker:
                 "'unknown unit ''' || t.unit || ''' for ' || u.test || ': use one of ' "
                 "|| u.allowed",
             )
-            # known tests in their canonical unit; unknown tests kept as they came
+            # known tests in their canonical unit; unknown tests kept as they came. The
+            # test and unit are kept as the key _unit of their lab_units row (not as text
+            # on every row: a million patients' labs stay small)
             select += [
-                "lower(t.test) AS test",
                 "CASE WHEN u.known_test THEN t.value * u.factor ELSE t.value END AS value",
-                "CASE WHEN u.known_test THEN u.canonical ELSE t.unit END AS unit",
+                "u._unit",
             ]
             joins += " LEFT JOIN lab_units u ON u.test_raw = t.test AND u.unit_raw = t.unit"
-            replaced += ["test", "value", "unit"]
+            replaced += ["value"]
         return (
             f"SELECT t.* EXCLUDE ({', '.join(replaced)}), {', '.join(select)}, "
             f"{errors} AS _errors FROM ({typed}) t {joins}"
@@ -347,11 +364,19 @@ class _Checker:
         )
 
     def _create_empty(self, spec: TableSpec) -> None:
-        cols = ", ".join(f"{quote(c.name)} {_sql_type(c.kind)}" for c in spec.columns)
+        not_kept = _NOT_KEPT.get(spec.name, ())
+        cols = ", ".join(
+            f"{quote(c.name)} {_sql_type(c.kind)}" for c in spec.columns if c.name not in not_kept
+        )
         keys = "" if spec.name == "patients" else ", _pid BIGINT, _excluded BOOLEAN, _enrolled DATE"
+        if spec.name == "labs":
+            keys += ", _unit INTEGER"
+            self.con.sql(
+                "CREATE TABLE IF NOT EXISTS lab_units (_unit INTEGER, test VARCHAR, unit VARCHAR)"
+            )
         self.con.sql(
-            f"CREATE OR REPLACE TABLE typed_{spec.name} (_line BIGINT, {cols}, "
-            f"_warnings {_ISSUES_TYPE}{keys}, _errors {_ISSUES_TYPE})"
+            f"CREATE OR REPLACE TABLE typed_{spec.name} (_line BIGINT, {cols}{keys}, "
+            "_bad BOOLEAN, _warned BOOLEAN)"
         )
 
     # -- across tables ------------------------------------------------------
@@ -421,9 +446,11 @@ class _Checker:
         )
         known = ", ".join(f"'{t}'" for t in units.TESTS)
         con.sql(
-            "CREATE OR REPLACE TEMP TABLE lab_units AS SELECT d.test AS test_raw, "
-            "d.unit AS unit_raw, lower(d.test) AS test, lower(d.test) IN "
-            f"({known}) AS known_test, u.factor, u.canonical, (SELECT string_agg(DISTINCT "
+            "CREATE OR REPLACE TABLE lab_units AS SELECT CAST(row_number() OVER () AS INTEGER) "
+            "AS _unit, d.test AS test_raw, d.unit AS unit_raw, lower(d.test) AS test, "
+            f"lower(d.test) IN ({known}) AS known_test, u.factor, u.canonical, "
+            "CASE WHEN lower(d.test) IN "
+            f"({known}) THEN u.canonical ELSE d.unit END AS unit, (SELECT string_agg(DISTINCT "
             "k.unit_key, ', ' ORDER BY k.unit_key) FROM unit_table k WHERE k.test = "
             "lower(d.test)) AS allowed FROM (SELECT DISTINCT "
             f"{raw_text('test')} AS test, {raw_text('unit')} AS unit FROM {source.relation}) d "
@@ -458,10 +485,16 @@ class _Checker:
         con = self.con
         kept = {table: self._kept_rows(table) for table in by_name}
         con.sql(
-            "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_errors, _warnings) "
+            "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_bad, _warned) "
             f"FROM {kept['patients']} t JOIN patients_ok p USING (patient_id)"
         )
         enrolled = {table: f"{kept[table]} t WHERE NOT t._excluded" for table in by_name}
+        # labs keep their text (patient ID, test, unit) by key; these joins cost nothing
+        # where a query does not use the text (DuckDB drops an unused LEFT JOIN)
+        enrolled["labs"] = (
+            f"{kept['labs']} t LEFT JOIN patients_ok p USING (_pid) "
+            "LEFT JOIN lab_units u USING (_unit) WHERE NOT t._excluded"
+        )
         con.sql(
             "CREATE OR REPLACE VIEW treatments AS SELECT t._line, t._pid, t.patient_id, "
             "lower(t.drug) AS drug, coalesce(lower(t.role), 'study') AS role, t.start_date, "
@@ -469,8 +502,8 @@ class _Checker:
             f"lower(t.stop_reason) AS stop_reason FROM {enrolled['treatments']}"
         )
         con.sql(
-            "CREATE OR REPLACE VIEW labs AS SELECT t._line, t._pid, t.patient_id, t.date, t.test, "
-            f"t.value, t.unit FROM {enrolled['labs']}"
+            "CREATE OR REPLACE VIEW labs AS SELECT t._line, t._pid, p.patient_id, t.date, u.test, "
+            f"t.value, u.unit FROM {enrolled['labs']}"
         )
         con.sql(
             "CREATE OR REPLACE VIEW bleeding AS SELECT t._line, t._pid, t.patient_id, t.date, "
@@ -487,7 +520,7 @@ class _Checker:
             if summary.file is None or not self.usable[table]:
                 continue
             n_bad = con.sql(
-                f"SELECT count(*) FROM typed_{table} WHERE _errors IS NOT NULL OR _line IN "
+                f"SELECT count(*) FROM typed_{table} WHERE _bad OR _line IN "
                 f"(SELECT _line FROM bad_lines WHERE tbl = '{table}')"
             ).fetchall()[0][0]
             counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
@@ -511,9 +544,9 @@ class _Checker:
             0
         ][0]
         if not has_bad:
-            return f"(SELECT * FROM typed_{table} WHERE _errors IS NULL)"
+            return f"(SELECT * FROM typed_{table} WHERE NOT _bad)"
         return (
-            f"(SELECT * FROM typed_{table} WHERE _errors IS NULL AND _line NOT IN "
+            f"(SELECT * FROM typed_{table} WHERE NOT _bad AND _line NOT IN "
             f"(SELECT _line FROM bad_lines WHERE tbl = '{table}'))"
         )
 
@@ -569,6 +602,9 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
 
 
 _ISSUES_TYPE = "STRUCT(col VARCHAR, msg VARCHAR)[]"
+
+#: text columns the typed table does not keep on every row (the clean view joins them back)
+_NOT_KEPT: dict[str, tuple[str, ...]] = {"labs": ("patient_id", "test", "unit")}
 
 
 def _with_issue(issues: str, condition: str, column: str, message: str) -> str:
