@@ -112,15 +112,28 @@ def evaluate(
         endpoints.join(ids, endpoints.patient_id == ids.key)
         .mutate(patient_id=ids.text_id)
         .drop("key", "text_id")
+        .order_by("patient_id")
     )
     try:
         # through Arrow: ibis's own pandas conversion costs seconds on a million rows
-        frame = tables.backend.to_pyarrow(expr).to_pandas()
+        frame = tables.backend.to_pyarrow(expr).to_pandas(
+            date_as_object=False, types_mapper=_NULLABLE.get
+        )
     except ItpCohortError:
         raise
     except Exception as exc:  # engines raise their own exception types
         raise EngineError(f"the {engine} engine failed while evaluating: {exc}") from exc
     return normalise_endpoints(frame)
+
+
+#: Arrow types to pandas' nullable dtypes, straight (no conversion pass per column)
+_NULLABLE = {
+    pa.int32(): pd.Int64Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+    pa.string(): pd.StringDtype(),
+    pa.large_string(): pd.StringDtype(),
+}
 
 
 def normalise_endpoints(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +153,9 @@ def normalise_endpoints(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = values.astype("bool")
         else:
             out[col] = values.astype("string")
-    return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    if not out["patient_id"].is_monotonic_increasing:
+        out = out.sort_values("patient_id", kind="stable")
+    return out.reset_index(drop=True)
 
 
 def _csv_frame(endpoints: pd.DataFrame) -> pd.DataFrame:
