@@ -505,6 +505,12 @@ class _Checker:
             "CREATE OR REPLACE VIEW labs AS SELECT t._line, t._pid, p.patient_id, t.date, u.test, "
             f"t.value, u.unit FROM {enrolled['labs']}"
         )
+        # the engines need no text IDs: the same rows keyed by _pid alone, without the join
+        con.sql(
+            "CREATE OR REPLACE VIEW labs_keyed AS SELECT t._line, t._pid, t.date, u.test, t.value, "
+            f"u.unit FROM {kept['labs']} t LEFT JOIN lab_units u USING (_unit) "
+            "WHERE NOT t._excluded"
+        )
         con.sql(
             "CREATE OR REPLACE VIEW bleeding AS SELECT t._line, t._pid, t.patient_id, t.date, "
             f"t.who_grade, t.site FROM {enrolled['bleeding']}"

@@ -100,10 +100,7 @@ def evaluate(
     drug = study_drug_of(cohort, study_drug)
     tables = open_engine(cohort, engine, master)
     # the derivations run on the integer key _pid (faster joins and sorts than text IDs)
-    keyed = {
-        name: tables[name].mutate(patient_id=tables[name]._pid).drop("_pid")
-        for name in ("patients", "treatments", "labs", "bleeding")
-    }
+    keyed = {name: tables.keyed(name) for name in ("patients", "treatments", "labs", "bleeding")}
     endpoints = derive_endpoints(
         keyed["patients"], keyed["treatments"], keyed["labs"], keyed["bleeding"], settings, drug
     )
