@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--spark-patients", type=int, default=100_000, help="0 to skip Spark")
     parser.add_argument("--counts", type=int, default=30)
     parser.add_argument(
-        "--memory-limit", default="3GB", help="DuckDB memory limit ('' for DuckDB's default)"
+        "--memory-limit", default="3500MB", help="DuckDB memory limit ('' for DuckDB's default)"
     )
     args = parser.parse_args()
     jobs = [("duckdb", args.patients)]
