@@ -110,6 +110,38 @@ def test_invariants(cohort: list[PatientData]) -> None:
     assert (e[e.loss_date.notna()].loss_date > e[e.loss_date.notna()].response_date).all()
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohort=st.lists(patients(), min_size=1, max_size=12))
+def test_episodes_summarise_the_event_stream(cohort: list[PatientData]) -> None:
+    """The endpoints' aggregation (derive_episodes) says what explain's event stream says:
+    first achievement, first loss after it, and whether the stream ends in response."""
+    from itpcohort.engines import open_engine
+    from itpcohort.response import derive as d
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = itpcohort.read_cohort(_write(Path(tmp), cohort))
+        tables = open_engine(data)
+        keyed = {n: tables.keyed(n) for n in ("patients", "treatments", "labs", "bleeding")}
+        tl = d.derive_timeline(
+            keyed["patients"],
+            keyed["treatments"],
+            keyed["labs"],
+            keyed["bleeding"],
+            load_criteria("iwg2009"),
+            "tacrolimus",
+        )
+        stream = tl.events.to_pandas().sort_values(["patient_id", "date", "kind"])
+        episodes = tl.episodes.to_pandas().set_index("patient_id")
+    for pid, ep in episodes.iterrows():
+        events = stream[stream.patient_id == pid]
+        achieved = events[events.kind == d.ACHIEVEMENT].date
+        lost = events[events.kind == d.LOSS].date
+        assert _same(ep.response_date, achieved.min().date() if len(achieved) else None)
+        assert _same(ep.loss_date, lost.min().date() if len(lost) else None)
+        ends_in_response = len(events) > 0 and events.kind.iloc[-1] == d.ACHIEVEMENT
+        assert bool(ep.in_response_at_last) == ends_in_response
+
+
 @pytest.mark.spark
 @pytest.mark.skipif(SPARK_SKIP is not None, reason=SPARK_SKIP or "")
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
