@@ -489,27 +489,23 @@ class _Checker:
             f"FROM {kept['patients']} t JOIN patients_ok p USING (patient_id)"
         )
         enrolled = {table: f"{kept[table]} t WHERE NOT t._excluded" for table in by_name}
-        # labs keep their text (patient ID, test, unit) by key; these joins cost nothing
-        # where a query does not use the text (DuckDB drops an unused LEFT JOIN)
-        enrolled["labs"] = (
-            f"{kept['labs']} t LEFT JOIN patients_ok p USING (_pid) "
-            "LEFT JOIN lab_units u USING (_unit) WHERE NOT t._excluded"
-        )
         con.sql(
             "CREATE OR REPLACE VIEW treatments AS SELECT t._line, t._pid, t.patient_id, "
             "lower(t.drug) AS drug, coalesce(lower(t.role), 'study') AS role, t.start_date, "
             "t.end_date, coalesce(lower(t.phase), 'full') AS phase, t.daily_dose_mg, "
             f"lower(t.stop_reason) AS stop_reason FROM {enrolled['treatments']}"
         )
-        con.sql(
-            "CREATE OR REPLACE VIEW labs AS SELECT t._line, t._pid, p.patient_id, t.date, u.test, "
-            f"t.value, u.unit FROM {enrolled['labs']}"
-        )
-        # the engines need no text IDs: the same rows keyed by _pid alone, without the join
+        # labs keep their test and unit by key (lab_units), and their patient ID by _pid:
+        # labs_keyed is what the engines read (they need no text IDs, and DuckDB does
+        # not drop an unused join to patients_ok); labs adds the text ID back
         con.sql(
             "CREATE OR REPLACE VIEW labs_keyed AS SELECT t._line, t._pid, t.date, u.test, t.value, "
             f"u.unit FROM {kept['labs']} t LEFT JOIN lab_units u USING (_unit) "
             "WHERE NOT t._excluded"
+        )
+        con.sql(
+            "CREATE OR REPLACE VIEW labs AS SELECT k._line, k._pid, p.patient_id, k.date, k.test, "
+            "k.value, k.unit FROM labs_keyed k LEFT JOIN patients_ok p USING (_pid)"
         )
         con.sql(
             "CREATE OR REPLACE VIEW bleeding AS SELECT t._line, t._pid, t.patient_id, t.date, "

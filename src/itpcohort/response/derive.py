@@ -233,6 +233,15 @@ def derive_loss_candidates(
     return losses[0].union(*losses[1:], distinct=False)
 
 
+def _achieved(c: ir.Table, *, cr: bool = False) -> ir.BooleanValue:
+    """Rule 4: a confirmed R-or-better (``cr``: CR) day that counts, on or before the end date.
+
+    A response that starts after the drug was stopped is not attributed to it.
+    """
+    confirmed = c.cr_confirmed if cr else c.r_confirmed
+    return confirmed & (c.end_date.isnull() | (c.date <= c.end_date))
+
+
 def derive_events(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Table:
     """Rules 4 and 5: the alternating stream of achievements and losses per patient.
 
@@ -244,7 +253,7 @@ def derive_events(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Tabl
     only its first and last events, see :func:`derive_episodes`.)
     """
     c = confirmations
-    achievements = c.filter(c.r_confirmed & (c.end_date.isnull() | (c.date <= c.end_date))).select(
+    achievements = c.filter(_achieved(c)).select(
         "patient_id", "date", kind=ibis.literal(ACHIEVEMENT, "int8")
     )
     losses = loss_candidates.select("patient_id", "date", kind=ibis.literal(LOSS, "int8"))
@@ -275,12 +284,11 @@ def derive_episodes(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Ta
     in its washout).
     """
     c = confirmations
-    counted = c.end_date.isnull() | (c.date <= c.end_date)
     per = c.group_by("patient_id").aggregate(
         last_evaluable=c.date.max(),
-        response_date=c.date.min(where=c.r_confirmed & counted),
-        last_achievement=c.date.max(where=c.r_confirmed & counted),
-        cr_date=c.date.min(where=c.cr_confirmed & counted),
+        response_date=c.date.min(where=_achieved(c)),
+        last_achievement=c.date.max(where=_achieved(c)),
+        cr_date=c.date.min(where=_achieved(c, cr=True)),
     )
     lc = loss_candidates.join(
         per.filter(per.response_date.notnull()).select("patient_id", "response_date"),
