@@ -29,6 +29,9 @@ MAX_LISTED = 1000
 
 SET_ASIDE_ERROR = "has an error (see problems)"
 SET_ASIDE_EXCLUDED = "patient excluded (screened, not enrolled)"
+#: columns the reader adds: the source line, the engines' integer key, and (patients)
+#: whether the patient is enrolled (see :data:`EXCLUDED_SQL`)
+INTERNAL_COLUMNS = ("_line", "_pid", "_enrolled")
 
 
 @dataclass
@@ -50,7 +53,8 @@ class Cohort:
     def table(self, name: str) -> pd.DataFrame:
         """One clean table as a pandas DataFrame (``_line`` is the source line).
 
-        The internal integer key ``_pid`` (the engines' join key) is left out.
+        The internal integer key ``_pid`` (the engines' join key) is left out;
+        ``patients`` has ``_enrolled`` (True unless ``excluded`` holds a reason).
         """
         return self.con.sql(f"SELECT * EXCLUDE (_pid) FROM {quote(name)} ORDER BY ALL").df()
 
@@ -139,7 +143,7 @@ def validate_cohort(
     covariates = tuple(
         c
         for c in con.sql("SELECT * FROM patients LIMIT 0").columns
-        if c not in {s.name for s in TABLES[0].columns} and c not in ("_line", "_pid")
+        if c not in {s.name for s in TABLES[0].columns} and c not in INTERNAL_COLUMNS
     )
     drugs = tuple(
         r[0]
@@ -359,7 +363,7 @@ class _Checker:
             "CREATE OR REPLACE TEMP TABLE patients_ok AS SELECT patient_id, "
             "CAST(row_number() OVER (ORDER BY patient_id) AS BIGINT) AS _pid, "
             "arg_min(enrollment_date, _line) AS enrollment_date, "
-            "arg_min(NULLIF(TRIM(excluded), '') IS NOT NULL, _line) AS is_excluded "
+            f"arg_min({EXCLUDED_SQL}, _line) AS is_excluded "
             "FROM typed_patients WHERE patient_id IS NOT NULL GROUP BY patient_id"
         )
 
@@ -428,7 +432,7 @@ class _Checker:
             "patients",
             "SELECT p._line, 'patient_id', 'enrolled patient ''' || p.patient_id || "
             "''' has no study drug in treatments' FROM typed_patients p "
-            "WHERE p.patient_id IS NOT NULL AND NULLIF(TRIM(p.excluded), '') IS NULL "
+            f"WHERE p.patient_id IS NOT NULL AND NOT ({EXCLUDED_SQL}) "
             "AND NOT EXISTS "
             "(SELECT 1 FROM typed_treatments t WHERE t.patient_id = p.patient_id "
             "AND coalesce(lower(t.role), 'study') = 'study')",
@@ -485,7 +489,8 @@ class _Checker:
         con = self.con
         kept = {table: self._kept_rows(table) for table in by_name}
         con.sql(
-            "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_bad, _warned) "
+            "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_bad, _warned), "
+            "NOT p.is_excluded AS _enrolled "
             f"FROM {kept['patients']} t JOIN patients_ok p USING (patient_id)"
         )
         enrolled = {table: f"{kept[table]} t WHERE NOT t._excluded" for table in by_name}
@@ -527,7 +532,7 @@ class _Checker:
             ).fetchall()[0][0]
             counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
             if table == "patients":
-                excluded = f"SELECT count(*) FROM patients WHERE {_EXCLUDED}"
+                excluded = "SELECT count(*) FROM patients WHERE NOT _enrolled"
             else:
                 excluded = f"SELECT count(*) FROM {kept[table]} t WHERE t._excluded"
             counts[SET_ASIDE_EXCLUDED] = con.sql(excluded).fetchall()[0][0]
@@ -553,7 +558,10 @@ class _Checker:
         )
 
 
-_EXCLUDED = "NULLIF(TRIM(excluded), '') IS NOT NULL"
+#: the one place the rule lives: a patient is excluded (screened, not enrolled) when
+#: ``excluded`` holds a reason (cohort format, patients table). The clean ``patients``
+#: table carries the answer as ``_enrolled``; every other module reads that column.
+EXCLUDED_SQL = "NULLIF(TRIM(excluded), '') IS NOT NULL"
 
 
 def _unit_key_sql(column: str) -> str:

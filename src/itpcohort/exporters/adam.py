@@ -93,7 +93,7 @@ def adam_datasets(
     study = (studyid or cohort.folder.name).upper()[:200]
     e = evaluate(cohort, settings, study_drug=drug).set_index("patient_id")
     patients = cohort.patients
-    enrolled = patients["excluded"].fillna("").astype(str).str.strip() == ""
+    enrolled = patients["_enrolled"].astype(bool)
     adsl = pd.DataFrame(
         {
             "STUDYID": study,

@@ -33,9 +33,8 @@ def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
 
 
 def enrolled_patients(patients: ir.Table) -> ir.Table:
-    """Enrolled patients: ``excluded`` empty (cohort format, patients table)."""
-    excluded = patients.excluded.strip().length().fill_null(0) > 0
-    return patients.filter(~excluded).select("patient_id", "followup_end_date")
+    """Enrolled patients (the reader's ``_enrolled``: ``excluded`` holds no reason)."""
+    return patients.filter(patients._enrolled).select("patient_id", "followup_end_date")
 
 
 def derive_treatment(treatments: ir.Table, study_drug: str) -> ir.Table:

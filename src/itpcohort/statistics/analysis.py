@@ -45,7 +45,7 @@ def analyse(
 ) -> Analysis:
     """Analyse a cohort's endpoints (from :func:`itpcohort.evaluate`)."""
     patients = cohort.patients
-    enrolled = patients[~_excluded(patients)]
+    enrolled = patients[patients["_enrolled"]].drop(columns="_enrolled")
     data = endpoints.merge(enrolled, on="patient_id", how="left", suffixes=("", "_patient"))
     responders = data[data["best_response"].isin(RESPONDED)]
     n = len(data)
@@ -92,10 +92,6 @@ def analyse(
     return analysis
 
 
-def _excluded(patients: pd.DataFrame) -> pd.Series:
-    return patients["excluded"].fillna("").astype(str).str.strip() != ""
-
-
 def _public_rate(r: dict[str, object]) -> dict[str, object]:
     return {k: r[k] for k in ("n", "percent", "ci_low", "ci_high")}
 
@@ -112,7 +108,7 @@ def as_flag(values: pd.Series) -> pd.Series:
 
 
 def _flow(patients: pd.DataFrame) -> pd.DataFrame:
-    excluded = patients[_excluded(patients)]
+    excluded = patients[~patients["_enrolled"]]
     rows = [("screened", len(patients))]
     for reason, count in excluded["excluded"].value_counts().sort_index().items():
         rows.append((f"excluded: {reason}", int(count)))
