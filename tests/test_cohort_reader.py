@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import pandas as pd
 import pytest
@@ -424,3 +425,26 @@ def test_a_broken_excel_or_parquet_file_is_one_problem(tmp_path: Path) -> None:
         for p in errors
         if p.file in ("patients.xlsx", "labs.parquet")
     )
+
+
+def test_cohort_closes_its_database_as_a_context_manager(tmp_path: Path) -> None:
+    with itpcohort.read_cohort(folder_with(tmp_path)) as cohort:
+        assert len(cohort.patients) == 2
+    with pytest.raises(duckdb.ConnectionException):
+        cohort.con.sql("SELECT 1")
+    cohort.close()  # closing twice is fine
+
+
+def test_patient_status(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        patients=(
+            PATIENTS,
+            [["P1", "2024-01-01", "", ""], ["P2", "2024-01-02", " SLE nephritis ", ""]],
+        ),
+    )
+    with itpcohort.read_cohort(folder) as cohort:
+        assert cohort.patient_status("P1") == "enrolled"
+        assert cohort.patient_status("P2") == "SLE nephritis"
+        assert cohort.patient_status("P3") is None
+        assert cohort.patient_status("P1' OR '1'='1") is None

@@ -18,10 +18,10 @@ import duckdb
 import pandas as pd
 
 from itpcohort.cohort import units
+from itpcohort.cohort.cells import quote, raw_text, typed_expr, unparseable_message
 from itpcohort.cohort.problems import Problem, TableSummary, ValidationReport
 from itpcohort.cohort.schema import TABLES, ColumnSpec, TableSpec
 from itpcohort.cohort.sources import Source, find_table_file, load_source
-from itpcohort.cohort.typing import quote, raw_text, typed_expr, unparseable_message
 from itpcohort.errors import CohortDataError, ItpCohortError
 
 #: at most this many problems of one check are listed; the rest are counted
@@ -77,6 +77,29 @@ class Cohort:
     @property
     def adverse_events(self) -> pd.DataFrame:
         return self.table("adverse_events")
+
+    def patient_status(self, patient_id: str) -> str | None:
+        """``None`` when ``patient_id`` is not in patients, ``"enrolled"`` when the
+        patient is enrolled, otherwise the exclusion reason (the ``excluded`` text).
+        """
+        row = self.con.execute(
+            "SELECT _enrolled, TRIM(excluded) FROM patients WHERE patient_id = ?",
+            [patient_id],
+        ).fetchone()
+        if row is None:
+            return None
+        enrolled, reason = row
+        return "enrolled" if enrolled else str(reason)
+
+    def close(self) -> None:
+        """Close the DuckDB database (its tables are gone afterwards); closing twice is fine."""
+        self.con.close()
+
+    def __enter__(self) -> Cohort:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def read_cohort(folder: str | Path, *, memory_limit: str | None = None) -> Cohort:
@@ -230,40 +253,41 @@ class _Checker:
         return summary
 
     def _type_table(self, spec: TableSpec, source: Source | None) -> TableSummary:
-        con = self.con
-        con.sql("CREATE TEMP TABLE IF NOT EXISTS bad_lines (tbl VARCHAR, _line BIGINT)")
-        if source is None:
-            self.files[spec.name] = f"{spec.name}.csv"
-            self.usable[spec.name] = False
-            self._create_empty(spec)
-            return TableSummary(spec.name, None)
-        file = source.path.name
-        self.files[spec.name] = file
-        summary = TableSummary(spec.name, file)
-        summary.read = con.sql(f"SELECT count(*) FROM {source.relation}").fetchall()[0][0]
-        summary.read += source.unreadable_rows
-        if source.unreadable_rows:
-            summary.set_aside["unreadable line"] += source.unreadable_rows
-        if not source.readable:  # already reported; its columns cannot be checked
-            self.usable[spec.name] = False
+        self.con.sql("CREATE TEMP TABLE IF NOT EXISTS bad_lines (tbl VARCHAR, _line BIGINT)")
+        self.files[spec.name] = source.path.name if source else f"{spec.name}.csv"
+        summary = _read_summary(self.con, spec, source)
+        self.usable[spec.name] = source is not None and self._has_required_columns(
+            spec, source, summary
+        )
+        if source is None or not self.usable[spec.name]:
             self._create_empty(spec)
             return summary
+        typed = self._typed_sql(spec, source)
+        if spec.name != "patients":
+            typed = self._keyed(spec, typed, source)
+        self._materialise(spec, typed)
+        return summary
+
+    def _has_required_columns(self, spec: TableSpec, source: Source, summary: TableSummary) -> bool:
+        """Whether the columns of ``source`` can be checked; reports missing required ones."""
+        if not source.readable:  # already reported; its columns cannot be checked
+            return False
         missing = [c.name for c in spec.columns if c.required and c.name not in source.columns]
         for name in missing:
             self.problems.append(
                 Problem(
-                    file,
+                    source.path.name,
                     1 if source.path.suffix.lower() != ".parquet" else None,
                     name,
                     f"required column '{name}' is missing: add it to the header",
                 )
             )
         if missing:
-            self.usable[spec.name] = False
             summary.set_aside["required column missing"] += summary.read - source.unreadable_rows
-            self._create_empty(spec)
-            return summary
-        self.usable[spec.name] = True
+        return not missing
+
+    def _typed_sql(self, spec: TableSpec, source: Source) -> str:
+        """SQL typing each column of ``source``, with each row's errors and warnings as lists."""
         select = ["_line"]
         checks: list[tuple[str, str, str, str]] = []  # (column, condition, message, severity)
         for col in spec.columns:
@@ -278,13 +302,17 @@ class _Checker:
             select += [quote(c) for c in extra]
         for severity in ("error", "warning"):
             select.append(f"{_issues_sql([c for c in checks if c[3] == severity])} AS _{severity}s")
-        typed = f"SELECT {', '.join(select)} FROM {source.relation}"
-        if spec.name != "patients":
-            typed = self._keyed(spec, typed, source)
-        # one pass over the source: typed values, the patient key and whether the row
-        # has problems; the clean tables are views of this one table. The problems
-        # themselves (file, line, column, message) are listed in a second pass only
-        # when there are some, so that a clean million-patient cohort is read once.
+        return f"SELECT {', '.join(select)} FROM {source.relation}"
+
+    def _materialise(self, spec: TableSpec, typed: str) -> None:
+        """Run ``typed`` once into ``typed_<table>``; list its problems only when flagged.
+
+        One pass over the source: typed values, the patient key and whether the row
+        has problems; the clean tables are views of this one table. The problems
+        themselves (file, line, column, message) are listed in a second pass only
+        when there are some, so that a clean million-patient cohort is read once.
+        """
+        con = self.con
         dropped = ["_errors", "_warnings", *_NOT_KEPT.get(spec.name, ())]
         con.sql(
             f"CREATE OR REPLACE TABLE typed_{spec.name} AS SELECT * "
@@ -294,21 +322,21 @@ class _Checker:
         flagged = con.sql(
             f"SELECT count(*) FILTER (_bad OR _warned) FROM typed_{spec.name}"
         ).fetchall()[0][0]
-        if flagged:
-            con.sql(
-                f"CREATE OR REPLACE TEMP TABLE issues_{spec.name} AS SELECT _line, _errors, "
-                f"_warnings FROM ({typed}) WHERE _errors IS NOT NULL OR _warnings IS NOT NULL"
+        if not flagged:
+            return
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE issues_{spec.name} AS SELECT _line, _errors, "
+            f"_warnings FROM ({typed}) WHERE _errors IS NOT NULL OR _warnings IS NOT NULL"
+        )
+        for severity in ("error", "warning"):
+            self.collect(
+                spec.name,
+                f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
+                f"FROM issues_{spec.name} WHERE _{severity}s IS NOT NULL) "
+                "WHERE p IS NOT NULL",
+                severity,
+                row_local=True,
             )
-            for severity in ("error", "warning"):
-                self.collect(
-                    spec.name,
-                    f"SELECT _line, p.col, p.msg FROM (SELECT _line, unnest(_{severity}s) AS p "
-                    f"FROM issues_{spec.name} WHERE _{severity}s IS NOT NULL) "
-                    "WHERE p IS NOT NULL",
-                    severity,
-                    row_local=True,
-                )
-        return summary
 
     def _keyed(self, spec: TableSpec, typed: str, source: Source) -> str:
         """``typed`` with the patient's key ``_pid`` and ``_excluded`` flag joined on.
@@ -556,6 +584,20 @@ class _Checker:
             f"(SELECT * FROM typed_{table} WHERE NOT _bad AND _line NOT IN "
             f"(SELECT _line FROM bad_lines WHERE tbl = '{table}'))"
         )
+
+
+def _read_summary(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, source: Source | None
+) -> TableSummary:
+    """The table's summary with its rows read (unreadable lines set aside)."""
+    if source is None:
+        return TableSummary(spec.name, None)
+    summary = TableSummary(spec.name, source.path.name)
+    summary.read = con.sql(f"SELECT count(*) FROM {source.relation}").fetchall()[0][0]
+    summary.read += source.unreadable_rows
+    if source.unreadable_rows:
+        summary.set_aside["unreadable line"] += source.unreadable_rows
+    return summary
 
 
 #: the one place the rule lives: a patient is excluded (screened, not enrolled) when

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from itpcohort.cohort import Cohort
-from itpcohort.cohort.typing import FALSE_WORDS, TRUE_WORDS
+from itpcohort.cohort.cells import FALSE_WORDS, TRUE_WORDS
 from itpcohort.errors import ItpCohortError
 from itpcohort.statistics.descriptive import percent, quartiles_months, rate
 from itpcohort.statistics.survival import KaplanMeier, response_duration, time_to_response
