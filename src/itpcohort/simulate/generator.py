@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from itpcohort.errors import ItpCohortError
 from itpcohort.simulate.design import EARLY_VISITS, Plan, random_plans, reference_plans
 
 ISO = "%Y-%m-%d"
@@ -66,6 +67,10 @@ def simulate(
     The preset's default seed and size reproduce the reference study's figures;
     any other seed or size draws a cohort around the same proportions.
     """
+    if preset not in PRESETS:
+        raise ItpCohortError(f"unknown preset '{preset}': use one of {', '.join(PRESETS)}")
+    if patients is not None and patients < 1:
+        raise ItpCohortError(f"a simulated cohort needs at least 1 patient, not {patients}")
     spec = PRESETS[preset]
     seed = spec.seed if seed is None else seed
     n = spec.patients if patients is None else patients
