@@ -8,6 +8,10 @@ date takes the last day (``2014`` -> ``2014-12-31``, ``2014-02`` ->
 ``2014-02-29`` in a leap year). Each imputed date is listed in
 ``imputed_dates.csv`` in the cohort folder (beside ``reconciliation.csv``;
 the reader ignores both). A time part is dropped.
+
+Source rows set aside because of a problem with the row itself (a value that
+is not a number, say) are also listed one by one, with the file and the line
+or entry, in ``import_warnings.csv`` and on the console.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class Reconciliation:
 
     sources: dict[str, SourceCount] = field(default_factory=dict)
     imputed: list[dict[str, str]] = field(default_factory=list)
+    #: rows set aside for a problem of their own: source, where (file, line/entry), message
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def source(self, name: str) -> SourceCount:
         return self.sources.setdefault(name, SourceCount(name))
@@ -101,6 +107,10 @@ class Reconciliation:
     def set_aside(self, name: str, reason: str, n: int) -> None:
         if n:
             self.source(name).set_aside[reason] += n
+
+    def warn(self, source: str, where: str, message: str) -> None:
+        """Note one source row's problem, with its file and line or entry."""
+        self.warnings.append({"source": source, "where": where, "message": message})
 
     def check(self) -> None:
         """Every row read is accounted for (imported or set aside), or this is a bug."""
@@ -137,6 +147,15 @@ class Reconciliation:
         console.print(table)
         if self.imputed:
             console.print(f"{len(self.imputed)} partial dates imputed (imputed_dates.csv)")
+        if self.warnings:
+            console.print(
+                f"{len(self.warnings)} row(s) set aside for a problem of their own "
+                "(import_warnings.csv):",
+                markup=False,
+                highlight=False,
+            )
+            for w in self.warnings[:20]:
+                console.print(f"  {w['where']}: {w['message']}", markup=False, highlight=False)
 
 
 def complete_date(value: object, kind: Literal["start", "end"]) -> tuple[str | None, bool]:
@@ -250,6 +269,9 @@ def write_cohort_folder(
     rec.frame().to_csv(out / "reconciliation.csv", index=False)
     if rec.imputed:
         pd.DataFrame(rec.imputed).to_csv(out / "imputed_dates.csv", index=False)
+    (out / "import_warnings.csv").unlink(missing_ok=True)
+    if rec.warnings:
+        pd.DataFrame(rec.warnings).to_csv(out / "import_warnings.csv", index=False)
     return out
 
 

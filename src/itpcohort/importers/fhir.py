@@ -18,13 +18,22 @@ Mapping:
 - Condition -> patients.sle / aps / diagnosis_date (thrombocytopenia) by name.
 - AdverseEvent -> adverse_events: event text, date, severity (mild 1,
   moderate 2, severe 3); any suspectEntity = related.
+
+Bad input is refused with the file and, where there is one, the NDJSON line or
+the Bundle entry (1 = the first): files must be UTF-8 JSON; a file or line
+must hold a resource or a Bundle (an object), not an array; every Patient
+needs an id, once. A platelet Observation whose value is not a number is set
+aside, counted in the reconciliation and listed in ``import_warnings.csv``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -41,33 +50,72 @@ from itpcohort.importers.omop import RESCUE_NAMES
 PLATELET_LOINC = {"777-3", "26515-7"}
 MEDICATIONS = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 SEVERITY = {"mild": 1, "moderate": 2, "severe": 3}
+LAB_COLUMNS = ["patient_id", "date", "test", "value", "unit"]
+NOT_A_NUMBER = "platelet count value not a number"
+NO_RESOURCE_TYPE = "(no resourceType)"
 
 
 def resources(path: str | Path) -> Iterator[tuple[str, dict]]:
-    """(file name, resource) for every resource in Bundles or NDJSON under ``path``."""
+    """(where, resource) for every resource in Bundles or NDJSON under ``path``.
+
+    ``where`` names the file and, when there is one, the NDJSON line or Bundle
+    entry (``export.ndjson line 3``, ``bundle.json entry 2``).
+    """
     root = Path(path)
     files = sorted(root.rglob("*")) if root.is_dir() else [root]
     for file in files:
         if file.suffix.lower() not in (".json", ".ndjson") or not file.is_file():
             continue
-        text = file.read_text(encoding="utf-8")
-        try:
-            items = (
-                [json.loads(line) for line in text.splitlines() if line.strip()]
-                if file.suffix.lower() == ".ndjson"
-                else [json.loads(text)]
-            )
-        except json.JSONDecodeError as exc:
-            raise MappingError(
-                f"{file.name}: not valid JSON (line {exc.lineno}: {exc.msg})"
-            ) from None
-        for item in items:
-            if item.get("resourceType") == "Bundle":
-                for entry in item.get("entry", []):
-                    if "resource" in entry:
-                        yield file.name, entry["resource"]
-            elif "resourceType" in item:
-                yield file.name, item
+        text = _read_utf8(file)
+        if file.suffix.lower() == ".ndjson":
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    where = f"{file.name} line {number}"
+                    yield from _unpack(_parse_json(line, where, single_line=True), where)
+        else:
+            yield from _unpack(_parse_json(text, file.name, single_line=False), file.name)
+
+
+def _read_utf8(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"{file.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); FHIR JSON is UTF-8: convert the file, e.g. "
+            f"iconv -f latin1 -t utf-8 {file.name}"
+        ) from None
+
+
+def _parse_json(text: str, where: str, *, single_line: bool) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        place = f"column {exc.colno}" if single_line else f"line {exc.lineno}"
+        raise MappingError(f"{where}: not valid JSON ({place}: {exc.msg})") from None
+
+
+def _unpack(item: object, where: str) -> Iterator[tuple[str, dict]]:
+    """The resources of one parsed JSON value: a Bundle's entries, or the resource itself."""
+    if not isinstance(item, dict):
+        kind = "an array" if isinstance(item, list) else f"a {type(item).__name__}"
+        raise MappingError(
+            f"{where}: holds {kind}, not a FHIR resource or Bundle "
+            '(a JSON object with "resourceType")'
+        )
+    if item.get("resourceType") != "Bundle":
+        yield where, item
+        return
+    entries = item.get("entry", [])
+    if not isinstance(entries, list):
+        raise MappingError(f"{where}: Bundle.entry is not a list of entries")
+    for number, entry in enumerate(entries, start=1):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and resource is None:
+            continue  # an entry without a resource (a search outcome, a response) holds no row
+        if not isinstance(resource, dict):
+            raise MappingError(f"{where} entry {number}: not an entry with a resource object")
+        yield f"{where} entry {number}", resource
 
 
 def _ref(reference: dict | None) -> str | None:
@@ -92,6 +140,191 @@ def _concept_text(concept: dict | None) -> str:
     return ""
 
 
+def _number(value: object) -> float | None:
+    """A finite number from a JSON number or numeric text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: object, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+@dataclass
+class _Found:
+    """The rows the resources hold, by cohort table, before the tables are built."""
+
+    patients: dict[str, dict] = field(default_factory=dict)
+    patient_where: dict[str, str] = field(default_factory=dict)
+    labs: list[dict] = field(default_factory=list)
+    meds: list[dict] = field(default_factory=list)
+    conditions: list[tuple[str | None, str, str | None]] = field(default_factory=list)
+    aes: list[dict] = field(default_factory=list)
+
+
+def _patient(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    pid = r.get("id")
+    if pid is None or str(pid).strip() == "":
+        raise MappingError(
+            f"{where}: Patient without an id: every Patient needs one "
+            "(the other resources refer to it as Patient/<id>)"
+        )
+    pid = str(pid)
+    if pid in found.patients:
+        raise MappingError(
+            f"{where}: a second Patient with id '{pid}' "
+            f"(the first is {found.patient_where[pid]}): keep one"
+        )
+    found.patients[pid] = r
+    found.patient_where[pid] = where
+    rec.imported("Patient", "patients", 1)
+
+
+def _platelet_row(r: dict) -> tuple[dict | None, str | None]:
+    """An Observation's labs row, or (None, why it is set aside)."""
+    codes = {c.get("code") for c in r.get("code", {}).get("coding", [])}
+    q = r.get("valueQuantity", {})
+    date = _day(
+        r.get("effectiveDateTime") or r.get("effectivePeriod", {}).get("start") or r.get("issued")
+    )
+    if not codes & PLATELET_LOINC:
+        return None, "not a platelet count (LOINC 777-3, 26515-7)"
+    if q.get("value") is None or not date or not (q.get("code") or q.get("unit")):
+        return None, "platelet count without value, unit or date"
+    value = _number(q["value"])
+    if value is None:
+        return None, NOT_A_NUMBER
+    row = {
+        "patient_id": _ref(r.get("subject")),
+        "date": date,
+        "test": "platelets",
+        "value": value,
+        "unit": q.get("code") or q.get("unit"),
+    }
+    return row, None
+
+
+def _observation(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    row, why = _platelet_row(r)
+    if row is None:
+        rec.set_aside("Observation", str(why), 1)
+        if why == NOT_A_NUMBER:
+            shown = _shown(r["valueQuantity"]["value"])
+            rec.warn("Observation", where, f"valueQuantity.value {shown} is not a number")
+        return
+    found.labs.append(row)
+    rec.imported("Observation", "labs (platelets)", 1)
+
+
+def _medication_row(r: dict) -> dict | None:
+    """A treatments row (before roles and merging) from a Medication* resource, or None."""
+    name = _concept_text(r.get("medicationCodeableConcept")).lower()
+    period = r.get("effectivePeriod", {})
+    start = _day(
+        r.get("authoredOn")
+        or period.get("start")
+        or r.get("effectiveDateTime")
+        or r.get("dateAsserted")
+    )
+    end = _day(
+        period.get("end") or r.get("dispenseRequest", {}).get("validityPeriod", {}).get("end")
+    )
+    if end is None and r.get("status") not in ("active", "on-hold"):
+        end = start
+    if not name or not start:
+        return None
+    return {
+        "patient_id": _ref(r.get("subject")),
+        "drug": name,
+        "start_date": start,
+        "end_date": end,
+        "source": r["resourceType"],
+    }
+
+
+def _medication(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    row = _medication_row(r)
+    if row is None:
+        rec.set_aside(r["resourceType"], "no medication name or start date", 1)
+    else:
+        found.meds.append(row)  # counted as imported once periods are merged
+
+
+def _condition(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    found.conditions.append(
+        (
+            _ref(r.get("subject")),
+            _concept_text(r.get("code")).lower(),
+            _day(r.get("onsetDateTime") or r.get("recordedDate")),
+        )
+    )
+
+
+def _adverse_event(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    date = _day(r.get("date") or r.get("detected"))
+    term = _concept_text(r.get("event"))
+    if not date or not term:
+        rec.set_aside("AdverseEvent", "no event or date", 1)
+        return
+    sev = next((c.get("code") for c in r.get("severity", {}).get("coding", [])), None)
+    found.aes.append(
+        {
+            "patient_id": _ref(r.get("subject")),
+            "onset_date": date,
+            "term": term,
+            "grade": SEVERITY.get(str(sev)),
+            "related": "yes" if r.get("suspectEntity") else "",
+            "action": "",
+            "end_date": None,
+        }
+    )
+    rec.imported("AdverseEvent", "adverse_events", 1)
+
+
+_Handler = Callable[[dict, str, _Found, Reconciliation], None]
+HANDLERS: dict[str, _Handler] = {
+    "Patient": _patient,
+    "Observation": _observation,
+    **dict.fromkeys(MEDICATIONS, _medication),
+    "Condition": _condition,
+    "AdverseEvent": _adverse_event,
+}
+
+
+def _collect(r: dict, where: str, found: _Found, rec: Reconciliation) -> None:
+    """Count one resource and add its row to ``found`` (or set it aside, saying why)."""
+    kind = r.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        rec.read(NO_RESOURCE_TYPE, 1)
+        rec.set_aside(NO_RESOURCE_TYPE, "not a FHIR resource", 1)
+        rec.warn(NO_RESOURCE_TYPE, where, 'a JSON object without "resourceType", skipped')
+        return
+    rec.read(kind, 1)
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        rec.set_aside(kind, "resource type not used", 1)
+        return
+    try:
+        handler(r, where, found, rec)
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise MappingError(
+            f"{where}: {kind} does not have the FHIR R4 shape here ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _refuse_orphans(tables: dict[str, pd.DataFrame], known: set[str]) -> None:
+    for name in ("treatments", "labs"):
+        orphan = ~tables[name]["patient_id"].isin(known)
+        if orphan.any():
+            raise MappingError(f"FHIR: {int(orphan.sum())} {name} rows refer to no Patient")
+
+
 def import_fhir(
     path: str | Path,
     output: str | Path,
@@ -103,108 +336,20 @@ def import_fhir(
     if not Path(path).exists():
         raise MappingError(f"{path}: no such file or folder")
     rec = Reconciliation()
-    patients: dict[str, dict] = {}
-    labs, meds, conditions, aes = [], [], [], []
-    for _, r in resources(path):
-        kind = r["resourceType"]
-        rec.read(kind, 1)
-        if kind == "Patient":
-            patients[r["id"]] = r
-            rec.imported(kind, "patients", 1)
-        elif kind == "Observation":
-            codes = {c.get("code") for c in r.get("code", {}).get("coding", [])}
-            q = r.get("valueQuantity", {})
-            date = _day(
-                r.get("effectiveDateTime")
-                or r.get("effectivePeriod", {}).get("start")
-                or r.get("issued")
-            )
-            if not codes & PLATELET_LOINC:
-                rec.set_aside(kind, "not a platelet count (LOINC 777-3, 26515-7)", 1)
-            elif q.get("value") is None or not date or not (q.get("code") or q.get("unit")):
-                rec.set_aside(kind, "platelet count without value, unit or date", 1)
-            else:
-                labs.append(
-                    {
-                        "patient_id": _ref(r.get("subject")),
-                        "date": date,
-                        "test": "platelets",
-                        "value": float(q["value"]),
-                        "unit": q.get("code") or q.get("unit"),
-                    }
-                )
-                rec.imported(kind, "labs (platelets)", 1)
-        elif kind in MEDICATIONS:
-            name = _concept_text(r.get("medicationCodeableConcept")).lower()
-            period = r.get("effectivePeriod", {})
-            start = _day(
-                r.get("authoredOn")
-                or period.get("start")
-                or r.get("effectiveDateTime")
-                or r.get("dateAsserted")
-            )
-            end = _day(
-                period.get("end")
-                or r.get("dispenseRequest", {}).get("validityPeriod", {}).get("end")
-            )
-            if end is None and r.get("status") not in ("active", "on-hold"):
-                end = start
-            if not name or not start:
-                rec.set_aside(kind, "no medication name or start date", 1)
-                continue
-            meds.append(
-                {
-                    "patient_id": _ref(r.get("subject")),
-                    "drug": name,
-                    "start_date": start,
-                    "end_date": end,
-                    "source": kind,
-                }
-            )
-        elif kind == "Condition":
-            conditions.append(
-                (
-                    _ref(r.get("subject")),
-                    _concept_text(r.get("code")).lower(),
-                    _day(r.get("onsetDateTime") or r.get("recordedDate")),
-                )
-            )
-        elif kind == "AdverseEvent":
-            date = _day(r.get("date") or r.get("detected"))
-            term = _concept_text(r.get("event"))
-            if not date or not term:
-                rec.set_aside(kind, "no event or date", 1)
-                continue
-            sev = next((c.get("code") for c in r.get("severity", {}).get("coding", [])), None)
-            aes.append(
-                {
-                    "patient_id": _ref(r.get("subject")),
-                    "onset_date": date,
-                    "term": term,
-                    "grade": SEVERITY.get(str(sev)),
-                    "related": "yes" if r.get("suspectEntity") else "",
-                    "action": "",
-                    "end_date": None,
-                }
-            )
-            rec.imported(kind, "adverse_events", 1)
-        else:
-            rec.set_aside(kind, "resource type not used", 1)
-    if not patients:
+    found = _Found()
+    for where, resource in resources(path):
+        _collect(resource, where, found, rec)
+    if not found.patients:
         raise MappingError(f"{path}: no Patient resource")
-    treatments = _treatments(meds, study_drug, rescue_names, rec)
-    frame = _patients(patients, labs, treatments, study_drug, conditions, rec)
-    known = set(frame["patient_id"])
+    treatments = _treatments(found.meds, study_drug, rescue_names, rec)
+    frame = _patients(found.patients, found.labs, treatments, study_drug, found.conditions, rec)
     tables = {
         "patients": frame,
         "treatments": treatments,
-        "labs": pd.DataFrame(labs, columns=["patient_id", "date", "test", "value", "unit"]),
-        "adverse_events": pd.DataFrame(aes),
+        "labs": pd.DataFrame(found.labs, columns=LAB_COLUMNS),
+        "adverse_events": pd.DataFrame(found.aes),
     }
-    for name in ("treatments", "labs"):
-        orphan = ~tables[name]["patient_id"].isin(known)
-        if orphan.any():
-            raise MappingError(f"FHIR: {int(orphan.sum())} {name} rows refer to no Patient")
+    _refuse_orphans(tables, set(frame["patient_id"]))
     write_cohort_folder(tables, output, rec)
     return rec
 
@@ -263,17 +408,14 @@ def _patients(
     rows = []
     for pid, r in patients.items():
         enrol = first_study.get(pid) or first_lab.get(pid) or _day(r.get("birthDate"))
-        birth = _day(r.get("birthDate"))
-        age = (
-            (pd.Timestamp(enrol) - pd.Timestamp(birth)).days // 365.25 if enrol and birth else None
-        )
+        age = _age(enrol, _day(r.get("birthDate")))
         excluded = f"no {study_drug.lower()}" if study_drug and pid not in first_study else ""
         rows.append(
             {
                 "patient_id": pid,
                 "enrollment_date": enrol,
                 "excluded": excluded,
-                "sex": {"female": "F", "male": "M"}.get(r.get("gender", ""), ""),
+                "sex": {"female": "F", "male": "M"}.get(str(r.get("gender", "")), ""),
                 "age": age,
                 "sle": "no",
                 "aps": "no",
@@ -296,3 +438,12 @@ def _patients(
             continue
         rec.imported("Condition", "patients (sle, aps, diagnosis_date)", 1)
     return frame
+
+
+def _age(enrol: str | None, birth: str | None) -> float | None:
+    """Whole years from birth to enrolment (days // 365.25); None when either is unknown."""
+    try:
+        days = (dt.date.fromisoformat(str(enrol)) - dt.date.fromisoformat(str(birth))).days
+    except ValueError:
+        return None
+    return days // 365.25

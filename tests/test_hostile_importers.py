@@ -1,0 +1,119 @@
+"""Hostile inputs to the importers: each gives a clear message (exit 2 from the CLI),
+never an internal error; rows with a problem of their own are set aside and listed.
+Every input is written here, byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from itpcohort.cli import app
+from itpcohort.importers import MappingError
+from itpcohort.importers.fhir import import_fhir
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-01-01"}
+
+
+def _observation(value: object) -> dict:
+    return {
+        "resourceType": "Observation",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+        "effectiveDateTime": "2020-01-02",
+        "valueQuantity": {"value": value, "unit": "10*3/uL", "code": "10*3/uL"},
+    }
+
+
+def _bundle(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+# -- FHIR --------------------------------------------------------------------------------
+
+
+def test_fhir_list_instead_of_bundle(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([PATIENT]))
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "list.json: holds an array, not a FHIR resource or Bundle" in output
+
+
+def test_fhir_patient_without_id(tmp_path: Path) -> None:
+    path = tmp_path / "noid.json"
+    path.write_text(json.dumps(_bundle(PATIENT, {"resourceType": "Patient", "gender": "male"})))
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "noid.json entry 2: Patient without an id" in output
+
+
+def test_fhir_same_patient_twice(tmp_path: Path) -> None:
+    path = tmp_path / "twice.ndjson"
+    path.write_text(json.dumps(PATIENT) + "\n\n" + json.dumps(PATIENT) + "\n")
+    with pytest.raises(
+        MappingError,
+        match=r"twice.ndjson line 3: a second Patient with id 'p1' "
+        r"\(the first is twice.ndjson line 1\)",
+    ):
+        import_fhir(path, tmp_path / "c")
+
+
+def test_fhir_value_not_a_number_is_set_aside_and_listed(tmp_path: Path) -> None:
+    path = tmp_path / "abc.json"
+    path.write_text(json.dumps(_bundle(PATIENT, _observation(50), _observation("abc"))))
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 0, output
+    assert "abc.json entry 3: valueQuantity.value 'abc' is not a number" in output
+    rec = import_fhir(path, tmp_path / "d")
+    obs = rec.sources["Observation"]
+    assert (obs.read, dict(obs.imported), dict(obs.set_aside)) == (
+        2,
+        {"labs (platelets)": 1},
+        {"platelet count value not a number": 1},
+    )
+    warnings = pd.read_csv(tmp_path / "d" / "import_warnings.csv")
+    assert warnings.to_dict("records") == [
+        {
+            "source": "Observation",
+            "where": "abc.json entry 3",
+            "message": "valueQuantity.value 'abc' is not a number",
+        }
+    ]
+    labs = pd.read_csv(tmp_path / "d" / "labs.csv")
+    assert labs["value"].tolist() == [50.0]
+
+
+def test_fhir_latin1_file_names_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    named = {**PATIENT, "name": [{"family": "Müller"}]}
+    path.write_bytes(json.dumps(_bundle(named), ensure_ascii=False).encode("latin-1"))
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "latin1.json: not UTF-8 text (byte 0xfc" in output
+    assert "FHIR JSON is UTF-8" in output
+
+
+def test_fhir_ndjson_error_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.ndjson"
+    path.write_text(json.dumps(PATIENT) + "\n" + json.dumps(_observation(50)) + "\n{not json\n")
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "bad.ndjson line 3: not valid JSON (column 2:" in output
+
+
+def test_fhir_resource_of_the_wrong_shape_names_the_entry(tmp_path: Path) -> None:
+    odd = {**_observation(50), "code": ["777-3"]}  # code must be a CodeableConcept
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(_bundle(PATIENT, odd)))
+    code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "odd.json entry 2: Observation does not have the FHIR R4 shape" in output
