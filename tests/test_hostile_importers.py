@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from itpcohort.cli import app
 from itpcohort.importers import MappingError
 from itpcohort.importers.fhir import import_fhir
+from itpcohort.importers.sdtm import import_sdtm
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-01-01"}
 
@@ -117,3 +118,34 @@ def test_fhir_resource_of_the_wrong_shape_names_the_entry(tmp_path: Path) -> Non
     code, output = _cli("import", "fhir", str(path), "-o", str(tmp_path / "c"))
     assert code == 2
     assert "odd.json entry 2: Observation does not have the FHIR R4 shape" in output
+
+
+# -- SDTM --------------------------------------------------------------------------------
+
+
+def test_sdtm_csv_renamed_to_xpt_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "sdtm"
+    folder.mkdir()
+    (folder / "dm.xpt").write_text("STUDYID,USUBJID,RFSTDTC\nS1,S1-001,2020-01-01\n")
+    code, output = _cli("import", "sdtm", str(folder), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "dm.xpt: not a SAS XPORT file" in output
+
+
+def test_sdtm_damaged_xpt_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "sdtm"
+    folder.mkdir()
+    header = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!" + b"0" * 30
+    (folder / "dm.xpt").write_bytes(header + b"not the rest of a library\n")
+    with pytest.raises(MappingError, match=r"dm.xpt: a damaged SAS XPORT file"):
+        import_sdtm(folder, tmp_path / "c")
+
+
+def test_sdtm_csv_not_utf8_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "sdtm"
+    folder.mkdir()
+    (folder / "dm.csv").write_bytes(
+        "USUBJID,RFSTDTC,SITEID\nS1-001,2020-01-01,Zürich\n".encode("latin-1")
+    )
+    with pytest.raises(MappingError, match=r"dm.csv: not UTF-8 text \(byte 0xfc"):
+        import_sdtm(folder, tmp_path / "c")

@@ -81,8 +81,14 @@ APS = re.compile(r"ANTIPHOSPHOLIPID")
 ITP = re.compile(r"THROMBOCYTOPEN")
 
 
+XPORT_MAGIC = b"HEADER RECORD*******LIB"  # LIBRARY (version 5) or LIBV8 (version 8)
+
+
 def read_domain(folder: Path, name: str) -> pd.DataFrame | None:
-    """A domain from NAME.xpt (pyreadstat) or NAME.csv; None when absent."""
+    """A domain from NAME.xpt (pyreadstat) or NAME.csv; None when absent.
+
+    A file that cannot be read as what its name says is refused with its name.
+    """
     for path in (
         folder / f"{name}.xpt",
         folder / f"{name.upper()}.xpt",
@@ -90,15 +96,39 @@ def read_domain(folder: Path, name: str) -> pd.DataFrame | None:
         folder / f"{name.upper()}.csv",
     ):
         if path.exists():
-            if path.suffix == ".xpt":
-                import pyreadstat
-
-                frame, _ = pyreadstat.read_xport(str(path), encoding="latin1")
-            else:
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            frame.columns = [c.upper() for c in frame.columns]
+            frame = _read_xpt(path) if path.suffix == ".xpt" else _read_csv(path)
+            frame.columns = [str(c).upper() for c in frame.columns]
             return frame
     return None
+
+
+def _read_xpt(path: Path) -> pd.DataFrame:
+    import pyreadstat
+
+    with path.open("rb") as handle:
+        head = handle.read(len(XPORT_MAGIC))
+    if head != XPORT_MAGIC:
+        raise MappingError(
+            f"{path}: not a SAS XPORT file (it does not start with an XPORT library header); "
+            f"a CSV export goes in {path.stem}.csv"
+        )
+    try:
+        frame, _ = pyreadstat.read_xport(str(path), encoding="latin1")
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise MappingError(f"{path}: a damaged SAS XPORT file ({exc})") from None
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the CSV as UTF-8"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise MappingError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _need(frame: pd.DataFrame, domain: str, columns: list[str]) -> None:
