@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -87,10 +89,24 @@ def test_evaluate_parquet_and_other_profile(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    frame = pd.read_parquet(out)
-    # P03 peaks at 55 then 90: still a responder at >= 50; P06 (40, 45, 52) is not
-    assert dict(zip(frame.patient_id, frame.best_response, strict=True))["P06"] == "NR"
-    assert str(frame.start_date.dtype).startswith("date32") or frame.start_date.notna().all()
+    frame = pd.read_parquet(out).set_index("patient_id")
+    # P03 (start 2024-01-20, baseline 15 on 01-18): 50 on 02-01 and 55 on 02-10 (9 days
+    # apart) are >= 50, R from 02-01 (12 days); 20 on 03-01 and 18 on 03-05 are a loss
+    # on 03-01 (full dose until 10-31): 29 days, an event. 80 and 90 in April are a new
+    # episode, lost again in November (25, 22), so not sustained. Never >= 100: R.
+    p03 = frame.loc["P03"]
+    assert p03.best_response == "R"
+    assert str(p03.response_date) == "2024-02-01" and p03.days_to_response == 12
+    assert str(p03.loss_date) == "2024-03-01" and p03.loss_phase == "full"
+    assert (p03.response_duration_days, p03.response_duration_censored) == (29, False)
+    assert not p03.sustained_off_treatment
+    # P06 (baseline 8): 40 and 45 are < 50; 52 on 04-10 is followed by a WHO grade 2
+    # bleeding on 05-02 (an NR day), so it is never confirmed: NR
+    assert frame.loc["P06", "best_response"] == "NR"
+    # dates are Parquet dates (date32), not text or timestamps
+    schema = pq.read_schema(out)
+    for column in ("start_date", "end_date", "response_date", "cr_date", "loss_date"):
+        assert schema.field(column).type == pa.date32(), column
 
 
 @pytest.mark.parametrize(
