@@ -34,7 +34,6 @@ patients, or a constant there: any mapped field). A field mapped as
 
 from __future__ import annotations
 
-import csv
 import io
 import tomllib
 from dataclasses import dataclass
@@ -242,11 +241,18 @@ class _Section:
 
 def import_redcap(
     records: str | Path | pd.DataFrame,
-    dictionary: str | Path,
-    mapping: str | Path,
+    dictionary: str | Path | None,
+    mapping: str | Path | None,
     output: str | Path,
 ) -> Reconciliation:
-    """Turn a REDCap records export (CSV or DataFrame) into a cohort folder."""
+    """Turn a REDCap records export (CSV or DataFrame) into a cohort folder.
+
+    Without a ``dictionary`` or ``mapping``, the shipped ITP project's are used
+    (:func:`template_paths`).
+    """
+    default_dictionary, default_mapping = template_paths()
+    dictionary = dictionary or default_dictionary
+    mapping = mapping or default_mapping
     fields = read_dictionary(dictionary)
     try:
         spec = tomllib.loads(Path(mapping).read_text(encoding="utf-8"))
@@ -325,12 +331,13 @@ def template_paths() -> tuple[Path, Path]:
     return folder / "dictionary.csv", folder / "mapping.toml"
 
 
-def records_csv(rows: list[dict[str, str]]) -> str:
-    """Records as CSV text (helper for the API path)."""
-    if not rows:
-        return ""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+def write_template(output: str | Path) -> list[Path]:
+    """Copy the shipped ITP REDCap project (dictionary.csv, mapping.toml) into ``output``."""
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in template_paths():
+        target = folder / path.name
+        target.write_bytes(path.read_bytes())
+        written.append(target)
+    return written

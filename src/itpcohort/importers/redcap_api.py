@@ -1,20 +1,34 @@
 """Exporting a live REDCap project through its API (PyCap), in batches of records.
 
-The token comes from the caller (the CLI reads ``$REDCAP_API_TOKEN``; it is
-never taken from the command line). The data dictionary and the records are
-exported raw (coded) and flat, ``batch_size`` records per call; rows exported
-twice across batches are dropped by the importer and counted in the
-reconciliation.
+The token comes from the environment (``$REDCAP_API_TOKEN``, see
+:func:`token_from_environment`), never from the command line. The data
+dictionary and the records are exported raw (coded) and flat, ``batch_size``
+records per call; rows exported twice across batches are dropped by the
+importer and counted in the reconciliation.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from itpcohort.importers.common import MappingError
+from itpcohort.importers.common import MappingError, Reconciliation
+
+#: the environment variable that holds the project's API token
+TOKEN_VARIABLE = "REDCAP_API_TOKEN"
+
+
+def token_from_environment() -> str:
+    """The API token from ``$REDCAP_API_TOKEN`` (a token on a command line leaks into logs)."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise MappingError(
+            f"set {TOKEN_VARIABLE} to the project's API token (never put it on the command line)"
+        )
+    return token
 
 
 def export_project(
@@ -48,3 +62,16 @@ def export_project(
     dictionary.write_text(dictionary_csv, encoding="utf-8")
     records = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return records, dictionary
+
+
+def import_redcap_api(
+    url: str, mapping: str | Path | None, output: str | Path, *, batch_size: int = 100
+) -> Reconciliation:
+    """A live project (token from :func:`token_from_environment`) into a cohort folder."""
+    from itpcohort.importers.redcap import import_redcap
+
+    target = Path(output)
+    records, dictionary = export_project(
+        url, token_from_environment(), batch_size=batch_size, workdir=target.parent
+    )
+    return import_redcap(records, dictionary, mapping, target)
