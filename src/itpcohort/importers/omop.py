@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -223,26 +224,27 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def import_omop(
-    source: str | Path,
-    output: str | Path,
-    *,
-    study_drug: str | None = None,
-    study_drug_concept: int | None = None,
-    platelet_concepts: tuple[int, ...] = PLATELET_CONCEPTS,
-    rescue_names: tuple[str, ...] = RESCUE_NAMES,
-    engine: str = "duckdb",
-    master: str | None = None,
-) -> Reconciliation:
-    """Turn an OMOP CDM into a cohort folder on DuckDB or Spark; returns the reconciliation."""
-    db, present = _open(str(source), engine, master)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    rec = Reconciliation()
+def _count(db: _Duck | _Spark, select: str) -> int:
+    return int(db.rows(f"SELECT count(*) FROM ({select}) AS q")[0][0])
 
-    def count(select: str) -> int:
-        return int(db.rows(f"SELECT count(*) FROM ({select}) AS q")[0][0])
 
+@dataclass(frozen=True)
+class _DrugSql:
+    """The SQL pieces that name a DRUG_EXPOSURE row's drug and tell its role."""
+
+    name: str  # the drug's name (lower case), or its concept id without CONCEPT
+    join: str  # the join to CONCEPT that ``name`` needs, or ""
+    is_study: str  # a condition: the row is the study drug
+    is_rescue: str  # a condition: the row is a rescue drug
+    study_label: str  # the study drug as written in the cohort ("" when none is named)
+
+
+def _drug_sql(
+    present: set[str],
+    study_drug: str | None,
+    study_drug_concept: int | None,
+    rescue_names: tuple[str, ...],
+) -> _DrugSql:
     has_concept = "concept" in present
     name = "lower(c.concept_name)" if has_concept else "CAST(d.drug_concept_id AS VARCHAR)"
     join = "LEFT JOIN concept c ON c.concept_id = d.drug_concept_id" if has_concept else ""
@@ -261,33 +263,39 @@ def import_omop(
                 "--study-drug by name needs the CONCEPT table; give --study-drug-concept instead"
             )
         conditions.append(f"{name} LIKE {_quote('%' + study_drug.lower() + '%')}")
-    is_study = " OR ".join(conditions) or "FALSE"
     study_label = (
         study_drug or (f"concept {study_drug_concept}" if study_drug_concept else "")
     ).lower()
     is_rescue = (
         " OR ".join(f"{name} LIKE {_quote('%' + r.lower() + '%')}" for r in rescue_names) or "FALSE"
     )
-    db.create(
-        "exposures",
-        f"""
+    return _DrugSql(name, join, " OR ".join(conditions) or "FALSE", is_rescue, study_label)
+
+
+def _exposures_sql(drug: _DrugSql) -> str:
+    return f"""
         SELECT CAST(d.person_id AS VARCHAR) AS patient_id,
-               CASE WHEN {is_study} THEN {_quote(study_label)} ELSE {name} END AS drug,
-               CASE WHEN {is_study} THEN 'study' WHEN {is_rescue} THEN 'rescue'
+               CASE WHEN {drug.is_study} THEN {_quote(drug.study_label)} ELSE {drug.name} END
+                   AS drug,
+               CASE WHEN {drug.is_study} THEN 'study' WHEN {drug.is_rescue} THEN 'rescue'
                     ELSE 'concomitant' END AS role,
                CAST(d.drug_exposure_start_date AS DATE) AS start_date,
                CAST(coalesce(d.drug_exposure_end_date, d.drug_exposure_start_date) AS DATE)
                    AS end_date
-        FROM drug_exposure d {join} """,
-    )
-    rec.read("DRUG_EXPOSURE", count("SELECT * FROM drug_exposure "))
-    if study_label and not count("SELECT * FROM exposures WHERE role = 'study'"):
-        raise MappingError(f"study drug '{study_label}': no DRUG_EXPOSURE row matches it")
+        FROM drug_exposure d {drug.join} """
+
+
+def _import_treatments(db: _Duck | _Spark, drug: _DrugSql, rec: Reconciliation) -> None:
+    """DRUG_EXPOSURE -> the ``treatments`` table (periods merged), counted."""
+    db.create("exposures", _exposures_sql(drug))
+    rec.read("DRUG_EXPOSURE", _count(db, "SELECT * FROM drug_exposure "))
+    if drug.study_label and not _count(db, "SELECT * FROM exposures WHERE role = 'study'"):
+        raise MappingError(f"study drug '{drug.study_label}': no DRUG_EXPOSURE row matches it")
     bad = "start_date IS NULL OR drug IS NULL OR end_date < start_date"
     rec.set_aside(
         "DRUG_EXPOSURE",
         "no start date, no drug, or end before start",
-        count(f"SELECT * FROM exposures WHERE {bad}"),
+        _count(db, f"SELECT * FROM exposures WHERE {bad}"),
     )
     db.create("treatments", merge_periods_sql(f"SELECT * FROM exposures WHERE NOT ({bad})"))
     for role, periods, rows in db.rows(
@@ -299,7 +307,10 @@ def import_omop(
             "merged into an overlapping exposure of the same drug",
             int(rows - periods),
         )
-    flags = _conditions(db, present, rec, count)
+
+
+def _patients_sql(present: set[str], flags: str, study_label: str) -> str:
+    """PERSON with first study exposure, observation period and condition flags."""
     obs = (
         "(SELECT person_id, CAST(min(observation_period_start_date) AS DATE) AS obs_start, "
         "CAST(max(observation_period_end_date) AS DATE) AS obs_end "
@@ -314,9 +325,7 @@ def import_omop(
         if study_label
         else "''"
     )
-    db.create(
-        "patients",
-        f"""
+    return f"""
         SELECT CAST(p.person_id AS VARCHAR) AS patient_id,
                CAST(coalesce(f.first_study, o.obs_start,
                     make_date(CAST(p.year_of_birth AS INTEGER), 1, 1)) AS DATE)
@@ -330,33 +339,46 @@ def import_omop(
         LEFT JOIN (SELECT patient_id, min(start_date) AS first_study FROM treatments
                    WHERE role = 'study' GROUP BY patient_id) f
                ON f.patient_id = CAST(p.person_id AS VARCHAR)
-        LEFT JOIN {flags} k ON k.patient_id = CAST(p.person_id AS VARCHAR) """,
-    )
-    n_person = count("SELECT * FROM person ")
+        LEFT JOIN {flags} k ON k.patient_id = CAST(p.person_id AS VARCHAR) """
+
+
+def _import_patients(
+    db: _Duck | _Spark, present: set[str], flags: str, study_label: str, rec: Reconciliation
+) -> None:
+    """PERSON (and OBSERVATION_PERIOD) -> the ``patients`` table, counted."""
+    db.create("patients", _patients_sql(present, flags, study_label))
+    n_person = _count(db, "SELECT * FROM person ")
     rec.read("PERSON", n_person)
     rec.imported("PERSON", "patients", n_person)
     if "observation_period" in present:
-        n = count("SELECT * FROM observation_period ")
+        n = _count(db, "SELECT * FROM observation_period ")
         rec.read("OBSERVATION_PERIOD", n)
         rec.imported("OBSERVATION_PERIOD", "patients (enrolment, follow-up end)", n)
-    concepts = ", ".join(str(int(c)) for c in platelet_concepts)
+
+
+def _labs_sql(concepts: str) -> str:
     units = ", ".join(_quote(u) for u in KNOWN_PLATELET_UNITS)
     unit_key = "regexp_replace(lower(replace(trim(m.unit_source_value), ' ', '')), '^x', '')"
-    db.create(
-        "labs",
-        f"""
+    return f"""
         SELECT CAST(m.person_id AS VARCHAR) AS patient_id,
                CAST(m.measurement_date AS DATE) AS date, 'platelets' AS test,
                CAST(m.value_as_number AS DOUBLE) AS value, trim(m.unit_source_value) AS unit
         FROM measurement m
         WHERE m.measurement_concept_id IN ({concepts}) AND m.value_as_number IS NOT NULL
-          AND m.measurement_date IS NOT NULL AND {unit_key} IN ({units}) """,
+          AND m.measurement_date IS NOT NULL AND {unit_key} IN ({units}) """
+
+
+def _import_labs(
+    db: _Duck | _Spark, platelet_concepts: tuple[int, ...], rec: Reconciliation
+) -> None:
+    """MEASUREMENT platelet rows with a value, date and known unit -> ``labs``, counted."""
+    concepts = ", ".join(str(int(c)) for c in platelet_concepts)
+    db.create("labs", _labs_sql(concepts))
+    rec.read("MEASUREMENT", _count(db, "SELECT * FROM measurement "))
+    platelet_rows = _count(
+        db, f"SELECT * FROM measurement m WHERE measurement_concept_id IN ({concepts})"
     )
-    rec.read("MEASUREMENT", count("SELECT * FROM measurement "))
-    platelet_rows = count(
-        f"SELECT * FROM measurement m WHERE measurement_concept_id IN ({concepts})"
-    )
-    imported = count("SELECT * FROM labs ")
+    imported = _count(db, "SELECT * FROM labs ")
     rec.imported("MEASUREMENT", "labs (platelets)", imported)
     rec.set_aside(
         "MEASUREMENT", "platelet row without value, date or a known unit", platelet_rows - imported
@@ -364,21 +386,50 @@ def import_omop(
     rec.set_aside(
         "MEASUREMENT", "not a platelet concept", rec.source("MEASUREMENT").read - platelet_rows
     )
+
+
+def _count_unused(db: _Duck | _Spark, present: set[str], rec: Reconciliation) -> None:
+    """CONCEPT, CONCEPT_ANCESTOR and DEATH rows: read, and set aside as such."""
     for t in ("concept", "concept_ancestor", "death"):
         if t in present:
-            n = count(f"SELECT * FROM {t} ")
+            n = _count(db, f"SELECT * FROM {t} ")
             rec.read(t.upper(), n)
             rec.set_aside(
                 t.upper(), "vocabulary (read for names only)" if t != "death" else "not used", n
             )
-    outputs = {
-        "patients": "patient_id, enrollment_date, excluded, sex, age, sle, aps, "
-        "diagnosis_date, followup_end_date",
-        "treatments": "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, "
-        "stop_reason",
-        "labs": "patient_id, date, test, value, unit",
-    }
-    for t, cols in outputs.items():
+
+
+OUTPUT_COLUMNS = {
+    "patients": "patient_id, enrollment_date, excluded, sex, age, sle, aps, "
+    "diagnosis_date, followup_end_date",
+    "treatments": "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, stop_reason",
+    "labs": "patient_id, date, test, value, unit",
+}
+
+
+def import_omop(
+    source: str | Path,
+    output: str | Path,
+    *,
+    study_drug: str | None = None,
+    study_drug_concept: int | None = None,
+    platelet_concepts: tuple[int, ...] = PLATELET_CONCEPTS,
+    rescue_names: tuple[str, ...] = RESCUE_NAMES,
+    engine: str = "duckdb",
+    master: str | None = None,
+) -> Reconciliation:
+    """Turn an OMOP CDM into a cohort folder on DuckDB or Spark; returns the reconciliation."""
+    db, present = _open(str(source), engine, master)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    rec = Reconciliation()
+    drug = _drug_sql(present, study_drug, study_drug_concept, rescue_names)
+    _import_treatments(db, drug, rec)
+    flags = _conditions(db, present, rec)
+    _import_patients(db, present, flags, drug.study_label, rec)
+    _import_labs(db, platelet_concepts, rec)
+    _count_unused(db, present, rec)
+    for t, cols in OUTPUT_COLUMNS.items():
         db.write_csv(f"SELECT {cols} FROM {t} ORDER BY {cols}", out / f"{t}.csv")
     rec.check()
     rec.frame().to_csv(out / "reconciliation.csv", index=False)
@@ -386,7 +437,7 @@ def import_omop(
     return rec
 
 
-def _conditions(db: _Duck | _Spark, present: set[str], rec: Reconciliation, count) -> str:  # type: ignore[no-untyped-def]
+def _conditions(db: _Duck | _Spark, present: set[str], rec: Reconciliation) -> str:
     """A per-patient table of sle, aps and diagnosis_date from named conditions (SQL)."""
     empty = (
         "(SELECT CAST(NULL AS VARCHAR) AS patient_id, CAST(NULL AS VARCHAR) AS sle, "
@@ -394,7 +445,7 @@ def _conditions(db: _Duck | _Spark, present: set[str], rec: Reconciliation, coun
     )
     if "condition_occurrence" not in present:
         return empty
-    n = count("SELECT * FROM condition_occurrence ")
+    n = _count(db, "SELECT * FROM condition_occurrence ")
     rec.read("CONDITION_OCCURRENCE", n)
     if "concept" not in present:
         rec.set_aside("CONDITION_OCCURRENCE", "no CONCEPT table to name conditions", n)
@@ -412,7 +463,7 @@ def _conditions(db: _Duck | _Spark, present: set[str], rec: Reconciliation, coun
         "name LIKE '%antiphospholipid%'",
         "name LIKE '%thrombocytopeni%'",
     )
-    used = count(f"SELECT * FROM named_conditions WHERE {sle} OR {aps} OR {itp}")
+    used = _count(db, f"SELECT * FROM named_conditions WHERE {sle} OR {aps} OR {itp}")
     rec.imported("CONDITION_OCCURRENCE", "patients (sle, aps, diagnosis_date)", used)
     rec.set_aside("CONDITION_OCCURRENCE", "other conditions", n - used)
     return (
