@@ -31,20 +31,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
 
 
+SOURCES = ("patients", "labevents", "prescriptions", "diagnoses_icd")
+OPTIONAL = ("diagnoses_icd",)
+SLE_ICD = "(icd_version = 10 AND icd_code LIKE 'M32%') OR (icd_version = 9 AND icd_code = '7100')"
+APS_ICD = "(icd_version = 10 AND icd_code = 'D6861') OR (icd_version = 9 AND icd_code = '28981')"
+OUTPUT_COLUMNS = {
+    "patients": "patient_id, enrollment_date, excluded, sex, age, sle, aps, followup_end_date",
+    "treatments": "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, stop_reason",
+    "labs": "patient_id, date, test, value, unit",
+}
+
+
 def import_mimic(
     folder: str | Path, output: str | Path, *, study_drug: str = "prednisone"
 ) -> Reconciliation:
     """Turn a MIMIC-IV hosp folder into a cohort folder; returns the reconciliation."""
-    root = Path(folder)
-    hosp = root / "hosp" if (root / "hosp").is_dir() else root
-    files = {}
-    for name in ("patients", "labevents", "prescriptions", "diagnoses_icd"):
-        path = next(
-            (p for p in (hosp / f"{name}.csv.gz", hosp / f"{name}.csv") if p.exists()), None
-        )
-        if path is None and name != "diagnoses_icd":
-            raise MappingError(f"{hosp}: {name}.csv.gz is missing")
-        files[name] = path
+    files = _source_files(Path(folder))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
@@ -56,6 +58,38 @@ def import_mimic(
             )
     rec = Reconciliation()
     drug = study_drug.lower().replace("'", "''")
+    _import_treatments(con, drug, rec)
+    _import_labs(con, rec)
+    _import_patients(con, drug, rec)
+    if files["diagnoses_icd"] is not None:
+        _import_diagnoses(con, rec)
+    for t, cols in OUTPUT_COLUMNS.items():
+        con.sql(
+            f"COPY (SELECT {cols} FROM {t} ORDER BY ALL) TO '{out / (t + '.csv')}' "
+            "(HEADER, DELIMITER ',')"
+        )
+    rec.check()
+    rec.frame().to_csv(out / "reconciliation.csv", index=False)
+    con.close()
+    return rec
+
+
+def _source_files(root: Path) -> dict[str, Path | None]:
+    """Each hosp table's file (``.csv.gz`` or ``.csv``); None for a missing optional one."""
+    hosp = root / "hosp" if (root / "hosp").is_dir() else root
+    files = {}
+    for name in SOURCES:
+        path = next(
+            (p for p in (hosp / f"{name}.csv.gz", hosp / f"{name}.csv") if p.exists()), None
+        )
+        if path is None and name not in OPTIONAL:
+            raise MappingError(f"{hosp}: {name}.csv.gz is missing")
+        files[name] = path
+    return files
+
+
+def _import_treatments(con: duckdb.DuckDBPyConnection, drug: str, rec: Reconciliation) -> None:
+    """prescriptions -> ``treatments`` (roles by name, overlaps merged), counted."""
     rescue = " OR ".join(f"lower(drug) LIKE '%{r}%'" for r in RESCUE)
     con.sql(f"""CREATE TABLE exposures AS SELECT CAST(subject_id AS VARCHAR) AS patient_id,
         CASE WHEN lower(drug) LIKE '%{drug}%' AND NOT ({rescue}) THEN '{drug}'
@@ -84,6 +118,10 @@ def import_mimic(
             "merged into an overlapping prescription of the same drug",
             int(rows - periods),
         )
+
+
+def _import_labs(con: duckdb.DuckDBPyConnection, rec: Reconciliation) -> None:
+    """labevents itemid 51265 with value, time and unit -> ``labs``, counted."""
     con.sql("""CREATE TABLE labs AS SELECT CAST(subject_id AS VARCHAR) AS patient_id,
         CAST(charttime AS DATE) AS date, 'platelets' AS test, CAST(valuenum AS DOUBLE) AS value,
         trim(valueuom) AS unit FROM src_labevents
@@ -95,6 +133,10 @@ def import_mimic(
     rec.imported("labevents", "labs (platelets, itemid 51265)", imported)
     rec.set_aside("labevents", "platelet row without valuenum, time or unit", platelet - imported)
     rec.set_aside("labevents", "other lab items", rec.source("labevents").read - platelet)
+
+
+def _import_patients(con: duckdb.DuckDBPyConnection, drug: str, rec: Reconciliation) -> None:
+    """patients -> ``patients`` (enrolled at the first study drug, else the first count)."""
     con.sql(f"""CREATE TABLE patients AS SELECT CAST(p.subject_id AS VARCHAR) AS patient_id,
         coalesce(s.first_study, l.first_lab) AS enrollment_date,
         CASE WHEN s.first_study IS NULL THEN 'no {drug} prescription' ELSE '' END AS excluded,
@@ -118,38 +160,16 @@ def import_mimic(
         )
         if orphans:
             raise MappingError(f"MIMIC: {orphans} {table} rows of subjects not enrolled")
-    if files["diagnoses_icd"] is not None:
-        rec.read("diagnoses_icd", _count(con, "SELECT * FROM src_diagnoses_icd"))
-        sle = (
-            "(icd_version = 10 AND icd_code LIKE 'M32%') OR (icd_version = 9 AND icd_code = '7100')"
-        )
-        aps = (
-            "(icd_version = 10 AND icd_code = 'D6861') OR (icd_version = 9 AND icd_code = '28981')"
-        )
-        for flag, cond in (("sle", sle), ("aps", aps)):
-            con.sql(
-                f"UPDATE patients SET {flag} = 'yes' WHERE patient_id IN (SELECT "
-                f"CAST(subject_id AS VARCHAR) FROM src_diagnoses_icd WHERE {cond})"
-            )
-        used = _count(con, f"SELECT * FROM src_diagnoses_icd WHERE {sle} OR {aps}")
-        rec.imported("diagnoses_icd", "patients (sle, aps)", used)
-        rec.set_aside("diagnoses_icd", "other diagnoses", rec.source("diagnoses_icd").read - used)
-    for t, cols in (
-        (
-            "patients",
-            "patient_id, enrollment_date, excluded, sex, age, sle, aps, followup_end_date",
-        ),
-        (
-            "treatments",
-            "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, stop_reason",
-        ),
-        ("labs", "patient_id, date, test, value, unit"),
-    ):
+
+
+def _import_diagnoses(con: duckdb.DuckDBPyConnection, rec: Reconciliation) -> None:
+    """diagnoses_icd -> patients.sle and aps, counted."""
+    rec.read("diagnoses_icd", _count(con, "SELECT * FROM src_diagnoses_icd"))
+    for flag, cond in (("sle", SLE_ICD), ("aps", APS_ICD)):
         con.sql(
-            f"COPY (SELECT {cols} FROM {t} ORDER BY ALL) TO '{out / (t + '.csv')}' "
-            "(HEADER, DELIMITER ',')"
+            f"UPDATE patients SET {flag} = 'yes' WHERE patient_id IN (SELECT "
+            f"CAST(subject_id AS VARCHAR) FROM src_diagnoses_icd WHERE {cond})"
         )
-    rec.check()
-    rec.frame().to_csv(out / "reconciliation.csv", index=False)
-    con.close()
-    return rec
+    used = _count(con, f"SELECT * FROM src_diagnoses_icd WHERE {SLE_ICD} OR {APS_ICD}")
+    rec.imported("diagnoses_icd", "patients (sle, aps)", used)
+    rec.set_aside("diagnoses_icd", "other diagnoses", rec.source("diagnoses_icd").read - used)
