@@ -6,12 +6,14 @@ profile) on DuckDB or Spark, and get one row of endpoints per patient::
     import itpcohort
     cohort = itpcohort.read_cohort("examples/tacrolimus-mini")
     endpoints = itpcohort.evaluate(cohort, criteria="iwg2009", engine="duckdb")
+    evaluation = itpcohort.run(cohort)   # endpoints, days, events, baseline: one derivation
 """
 
 from itpcohort.cohort import Cohort, Problem, ValidationReport, read_cohort, validate_cohort
 from itpcohort.criteria import Criteria, builtin_profiles, load_criteria
 from itpcohort.errors import CohortDataError, CriteriaError, EngineError, ItpCohortError
-from itpcohort.response import ENDPOINT_COLUMNS, evaluate, write_endpoints
+from itpcohort.pipeline import Evaluation, evaluate, run
+from itpcohort.response import ENDPOINT_COLUMNS, write_endpoints
 
 __version__ = "0.1.0"
 
@@ -22,6 +24,7 @@ __all__ = [
     "Criteria",
     "CriteriaError",
     "EngineError",
+    "Evaluation",
     "ItpCohortError",
     "Problem",
     "ValidationReport",
@@ -29,6 +32,7 @@ __all__ = [
     "evaluate",
     "load_criteria",
     "read_cohort",
+    "run",
     "validate_cohort",
     "write_endpoints",
 ]

@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -20,11 +20,11 @@ import ibis.expr.types as ir
 from itpcohort.cohort import Cohort
 from itpcohort.errors import EngineError
 
-EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 TABLES = ("patients", "treatments", "labs", "bleeding", "adverse_events")
 
 _spark_session: Any = None
+_spark_master: str | None = None
 _spark_dir: tempfile.TemporaryDirectory[str] | None = None
 
 
@@ -64,9 +64,19 @@ def open_engine(cohort: Cohort, engine: str = "duckdb", master: str | None = Non
 
 
 def spark_session(master: str | None = None) -> Any:
-    """The process's one SparkSession (local mode with all cores by default)."""
-    global _spark_session
+    """The process's one SparkSession (local mode with all cores by default).
+
+    Spark allows one session per process: asking again with another master is an
+    error, never the running session silently.
+    """
+    global _spark_session, _spark_master
+    wanted = master or "local[*]"
     if _spark_session is not None:
+        if wanted != _spark_master:
+            raise EngineError(
+                f"Spark is already running on {_spark_master} in this process; it cannot also "
+                f"run on {wanted} (one Spark session per process: start a new process)"
+            )
         return _spark_session
     try:
         from pyspark.sql import SparkSession
@@ -77,7 +87,7 @@ def spark_session(master: str | None = None) -> Any:
     try:
         builder = (
             SparkSession.builder.appName("itpcohort")
-            .master(master or "local[*]")
+            .master(wanted)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
@@ -86,6 +96,7 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.sql.ansi.enabled", "false")
         )
         _spark_session = builder.getOrCreate()
+        _spark_master = wanted
         _spark_session.sparkContext.setLogLevel("ERROR")
     except Exception as exc:  # py4j and JVM start-up errors have no common base
         raise EngineError(f"cannot start Spark ({master or 'local mode'}): {exc}") from None
@@ -103,7 +114,8 @@ def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.parquet"
-        cohort.con.sql(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
+        # the relational API takes the path as a value (no SQL text to escape)
+        cohort.con.table(name).write_parquet(str(path))
         view = f"itp_{folder.name}_{name}"
         spark.read.parquet(str(path)).createOrReplaceTempView(view)
         tables[name] = backend.table(view)

@@ -27,11 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from itpcohort.cohort import Cohort, read_cohort
-from itpcohort.criteria import load_criteria
-from itpcohort.engines import open_engine
-from itpcohort.response import derive as d
-from itpcohort.response import evaluate
-from itpcohort.response.evaluate import study_drug_of
+from itpcohort.pipeline import Evaluation, run
 from itpcohort.statistics.analysis import as_flag
 
 LABELS = {
@@ -88,10 +84,10 @@ def adam_datasets(
     studyid: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """ADSL, ADRS and ADTTE as DataFrames (dates as datetime64)."""
-    settings = load_criteria(criteria)
-    drug = study_drug_of(cohort, study_drug)
+    evaluation = run(cohort, criteria, study_drug=study_drug)
+    drug = evaluation.study_drug
     study = (studyid or cohort.folder.name).upper()[:200]
-    e = evaluate(cohort, settings, study_drug=drug).set_index("patient_id")
+    e = evaluation.endpoints.set_index("patient_id")
     patients = cohort.patients
     enrolled = patients["_enrolled"].astype(bool)
     adsl = pd.DataFrame(
@@ -122,21 +118,16 @@ def adam_datasets(
     usubjid = dict(zip(adsl["SUBJID"], adsl["USUBJID"], strict=True))
     return {
         "adsl": adsl,
-        "adrs": _adrs(cohort, e, settings, drug, study, usubjid),
+        "adrs": _adrs(evaluation, study, usubjid),
         "adtte": _adtte(e, study, usubjid),
     }
 
 
-def _adrs(
-    cohort: Cohort, e: pd.DataFrame, settings, drug: str, study: str, usubjid: dict[str, str]
-) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    tables = open_engine(cohort, "duckdb")
-    tl = d.derive_timeline(
-        tables["patients"], tables["treatments"], tables["labs"], tables["bleeding"], settings, drug
-    )
-    days = tl.confirmations.select("patient_id", "date", "level").to_pandas()
-    days = days.merge(e[["start_date"]], left_on="patient_id", right_index=True)
-    level = days["level"].map({d.CR: "CR", d.R: "R", d.NR: "NR"})
+def _adrs(evaluation: Evaluation, study: str, usubjid: dict[str, str]) -> pd.DataFrame:
+    e = evaluation.endpoints.set_index("patient_id")
+    days = evaluation.days
+    days = days[days["evaluable"]].merge(e[["start_date"]], left_on="patient_id", right_index=True)
+    level = days["level"].astype(object)
     ovr = pd.DataFrame(
         {
             "USUBJID": days["patient_id"].map(usubjid),
@@ -185,7 +176,7 @@ def _adrs(
     out = pd.concat([ovr, derived], ignore_index=True)
     out.insert(0, "STUDYID", study)
     out["PARAM"] = out["PARAMCD"].map(PARAMS)
-    out["PARCAT1"] = settings.name.upper()
+    out["PARCAT1"] = evaluation.criteria.name.upper()
     return out.sort_values(["USUBJID", "PARAMCD", "ADT"], kind="stable").reset_index(drop=True)[
         ["STUDYID", "USUBJID", "PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL", "ADT", "ADY"]
     ]

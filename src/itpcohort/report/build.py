@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from itpcohort import __version__
-from itpcohort.cohort import Cohort, read_cohort
-from itpcohort.criteria import Criteria, load_criteria
+from itpcohort.cohort import Cohort
+from itpcohort.criteria import Criteria
+from itpcohort.pipeline import run
 from itpcohort.report import documents, figures
-from itpcohort.response import evaluate, write_endpoints
-from itpcohort.response.evaluate import study_drug_of
+from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
 
 FIGURES = ("figure1", "km_time_to_response", "km_response_duration", "swimmer", "trajectories")
@@ -42,11 +42,9 @@ def write_report(
     comparators: str | Path | None = None,
 ) -> Report:
     """Evaluate, analyse and write report.html, summary.json, tables (CSV, DOCX), figures."""
-    if not isinstance(cohort, Cohort):
-        cohort = read_cohort(cohort)
-    settings = load_criteria(criteria)
-    drug = study_drug_of(cohort, study_drug)
-    endpoints = evaluate(cohort, settings, study_drug=drug)
+    evaluation = run(cohort, criteria, study_drug=study_drug)
+    cohort, settings, drug = evaluation.cohort, evaluation.criteria, evaluation.study_drug
+    endpoints = evaluation.endpoints
     analysis = analyse(cohort, endpoints, by=by, comparators=comparators)
     out = Path(output)
     (out / "tables").mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ NR, R, CR = 0, 1, 2
 LOSS, ACHIEVEMENT = 0, 1
 
 
-def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
+def days_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     """Whole days from ``earlier`` to ``later``."""
     return later.delta(earlier, unit="day")
 
@@ -37,14 +37,18 @@ def enrolled_patients(patients: ir.Table) -> ir.Table:
     return patients.filter(patients._enrolled).select("patient_id", "followup_end_date")
 
 
-def derive_treatment(treatments: ir.Table, study_drug: str) -> ir.Table:
+def derive_study_periods(treatments: ir.Table, study_drug: str) -> ir.Table:
+    """The study drug's periods: role ``study`` and drug ``study_drug`` (cohort format)."""
+    return treatments.filter((_.role == "study") & (_.drug == study_drug))
+
+
+def derive_treatment(study_periods: ir.Table) -> ir.Table:
     """Study-drug treatment per patient: earliest start, latest end, null end if ongoing.
 
     The treatment runs from the earliest ``start_date`` to the latest
-    ``end_date``; it is ongoing when the last period has no end (cohort format).
+    ``end_date``; it is ongoing when a period has no end (cohort format).
     """
-    study = treatments.filter((_.role == "study") & (_.drug == study_drug))
-    per = study.group_by("patient_id").aggregate(
+    per = study_periods.group_by("patient_id").aggregate(
         start_date=_.start_date.min(),
         last_end=_.end_date.max(),
         ongoing=_.end_date.isnull().any(),
@@ -63,7 +67,7 @@ def derive_baseline(platelets: ir.Table, treatment: ir.Table, criteria: Criteria
     before it; of several counts that day, the lowest.
     """
     t = platelets.join(treatment, "patient_id")
-    before = _days(t.start_date, t.date)
+    before = days_between(t.start_date, t.date)
     t = t.filter((before >= 0) & (before < criteria.baseline_window_days))
     t = t.mutate(last=t.date.max().over(group_by="patient_id"))
     t = t.filter(t.date == t.last)
@@ -115,7 +119,7 @@ def derive_days(
         [
             counts.patient_id == w.patient_id,
             counts.date >= w.rescue_start,
-            w.rescue_end.isnull() | (_days(counts.date, w.rescue_end) <= w.washout_days),
+            w.rescue_end.isnull() | (days_between(counts.date, w.rescue_end) <= w.washout_days),
         ],
     )
     counts = counts.select(
@@ -204,10 +208,11 @@ def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
         _end_r=ibis.ifelse(d._last_r, d.date, ibis.null("date")).min().over(following),
         _end_cr=ibis.ifelse(d._last_cr, d.date, ibis.null("date")).min().over(following),
     )
-    reach_r = _days(d._end_r, d.date)
+    reach_r = days_between(d._end_r, d.date)
+    reach_cr = days_between(d._end_cr, d.date)
     return d.mutate(
         r_confirmed=(d.level >= R) & (reach_r >= criteria.response_confirm_days),
-        cr_confirmed=(d.level >= CR) & (_days(d._end_cr, d.date) >= criteria.response_confirm_days),
+        cr_confirmed=(d.level >= CR) & (reach_cr >= criteria.response_confirm_days),
         loss_confirmed=(d.level < R) & (reach_r >= criteria.loss_confirm_days),
     ).drop("_next", "_last_r", "_last_cr", "_end_r", "_end_cr")
 
@@ -307,27 +312,36 @@ def derive_episodes(confirmations: ir.Table, loss_candidates: ir.Table) -> ir.Ta
     )
 
 
-def _phase_on(periods: ir.Table, dates: ir.Table, column: str) -> ir.Table:
-    """Phase of the study-drug period in effect on each patient's ``column`` date."""
-    j = dates.join(periods, "patient_id")
-    j = j.filter(j.start_date <= j[column])
-    return j.group_by("patient_id").aggregate(period_phase=j.phase.argmax(j.start_date))
+def derive_last_observation(
+    enrolled: ir.Table, platelets: ir.Table, bleeding: ir.Table
+) -> ir.Table:
+    """The latest platelet count (evaluable or not), bleeding event or ``followup_end_date``.
+
+    Ends an ongoing patient's ``treatment_days`` (spec, endpoints table).
+    """
+    dates = platelets.select("patient_id", "date").union(
+        bleeding.select("patient_id", "date"),
+        enrolled.filter(_.followup_end_date.notnull()).select(
+            "patient_id", date="followup_end_date"
+        ),
+    )
+    return dates.group_by("patient_id").aggregate(last_observation=_.date.max())
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """Every intermediate table of the derivation (rules 1-7), for endpoints and explain."""
+    """Every intermediate table of the derivation (rules 1-7), keyed as its inputs are."""
 
     enrolled: ir.Table
+    study_periods: ir.Table
     treatment: ir.Table
-    platelets: ir.Table
     baseline: ir.Table
-    rescue: ir.Table
     days: ir.Table
     confirmations: ir.Table
     loss_candidates: ir.Table
     events: ir.Table
     episodes: ir.Table
+    last_observation: ir.Table
 
 
 def derive_timeline(
@@ -339,7 +353,9 @@ def derive_timeline(
     study_drug: str,
 ) -> Timeline:
     """Rules 1-7 step by step: treatment, baseline, days and levels, confirmations, episodes."""
-    treatment = derive_treatment(treatments, study_drug)
+    enrolled = enrolled_patients(patients)
+    study_periods = derive_study_periods(treatments, study_drug)
+    treatment = derive_treatment(study_periods)
     platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
     baseline = derive_baseline(platelets, treatment, criteria)
     rescue = derive_rescue_windows(treatments, criteria)
@@ -347,113 +363,14 @@ def derive_timeline(
     confirmations = derive_confirmations(derive_day_levels(days), criteria)
     loss_candidates = derive_loss_candidates(confirmations, bleeding, rescue, criteria)
     return Timeline(
-        enrolled_patients(patients),
-        treatment,
-        platelets,
-        baseline,
-        rescue,
-        days,
-        confirmations,
-        loss_candidates,
-        derive_events(confirmations, loss_candidates),
-        derive_episodes(confirmations, loss_candidates),
+        enrolled=enrolled,
+        study_periods=study_periods,
+        treatment=treatment,
+        baseline=baseline,
+        days=days,
+        confirmations=confirmations,
+        loss_candidates=loss_candidates,
+        events=derive_events(confirmations, loss_candidates),
+        episodes=derive_episodes(confirmations, loss_candidates),
+        last_observation=derive_last_observation(enrolled, platelets, bleeding),
     )
-
-
-def derive_endpoints(
-    patients: ir.Table,
-    treatments: ir.Table,
-    labs: ir.Table,
-    bleeding: ir.Table,
-    criteria: Criteria,
-    study_drug: str,
-) -> ir.Table:
-    """The per-patient endpoints table (rules 1-10), one row per enrolled patient."""
-    tl = derive_timeline(patients, treatments, labs, bleeding, criteria, study_drug)
-    enrolled, treatment, platelets, baseline = tl.enrolled, tl.treatment, tl.platelets, tl.baseline
-    episodes = tl.episodes
-    study_periods = treatments.filter((_.role == "study") & (_.drug == study_drug))
-    loss_phase = _phase_on(
-        study_periods.select("patient_id", "start_date", "phase"),
-        episodes.filter(_.loss_date.notnull()).select("patient_id", "loss_date"),
-        "loss_date",
-    )
-    last_obs = _last_observation(enrolled, platelets, bleeding)
-
-    t = (
-        enrolled.left_join(treatment, "patient_id")
-        .left_join(baseline, "patient_id")
-        .left_join(episodes, "patient_id")
-        .left_join(loss_phase, "patient_id")
-        .left_join(last_obs, "patient_id")
-    )
-    t = t.select(
-        "patient_id",
-        "start_date",
-        "end_date",
-        "baseline_platelets",
-        "last_evaluable",
-        "cr_date",
-        "response_date",
-        "loss_date",
-        "in_response_at_last",
-        "period_phase",
-        "last_observation",
-    )
-    best = ibis.cases(
-        (t.cr_date.notnull(), "CR"),
-        (t.response_date.notnull(), "R"),
-        (t.baseline_platelets.notnull() & t.last_evaluable.notnull(), "NR"),
-        else_="NE",
-    )
-    ongoing = t.end_date.isnull()
-    loss_under_treatment = t.loss_date.notnull() & (ongoing | (t.loss_date <= t.end_date))
-    censor_date = ibis.ifelse(ongoing, t.last_evaluable, ibis.least(t.end_date, t.last_evaluable))
-    duration = ibis.ifelse(
-        loss_under_treatment,
-        _days(t.loss_date, t.response_date),
-        _days(censor_date, t.response_date),
-    )
-    has_response = t.response_date.notnull()
-    phase = ibis.ifelse(t.end_date.notnull() & (t.loss_date > t.end_date), "off", t.period_phase)
-    # rule 10: in response on the end date with no loss after it = the stream ends in response
-    sustained = (
-        t.end_date.notnull()
-        & t.in_response_at_last
-        & (_days(t.last_evaluable, t.end_date) >= criteria.sustained_min_days_off)
-    ).fill_null(False)
-    treatment_days = ibis.ifelse(
-        ongoing,
-        _days(t.last_observation, t.start_date),
-        _days(t.end_date, t.start_date),
-    )
-    return t.select(
-        "patient_id",
-        "start_date",
-        "end_date",
-        "baseline_platelets",
-        best_response=best,
-        response_date=t.response_date,
-        days_to_response=_days(t.response_date, t.start_date),
-        cr_date=t.cr_date,
-        days_to_cr=_days(t.cr_date, t.start_date),
-        loss_date=t.loss_date,
-        loss_phase=ibis.ifelse(t.loss_date.notnull(), phase, ibis.null("string")),
-        response_duration_days=ibis.ifelse(has_response, duration, ibis.null("int64")),
-        response_duration_censored=ibis.ifelse(
-            has_response, ~loss_under_treatment, ibis.null("boolean")
-        ),
-        sustained_off_treatment=sustained,
-        treatment_days=ibis.ifelse(t.start_date.notnull(), treatment_days, ibis.null("int64")),
-    ).order_by("patient_id")
-
-
-def _last_observation(enrolled: ir.Table, platelets: ir.Table, bleeding: ir.Table) -> ir.Table:
-    """Latest platelet count (evaluable or not), bleeding event or ``followup_end_date``."""
-    dates = platelets.select("patient_id", "date").union(
-        bleeding.select("patient_id", "date"),
-        enrolled.filter(_.followup_end_date.notnull()).select(
-            "patient_id", date="followup_end_date"
-        ),
-    )
-    return dates.group_by("patient_id").aggregate(last_observation=_.date.max())

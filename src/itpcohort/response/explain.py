@@ -1,29 +1,27 @@
-"""Why a patient's endpoints are what they are: the day-by-day timeline.
+"""Why a patient's endpoints are what they are: the timeline in words.
 
-The same derivations as :func:`itpcohort.evaluate`, run on one patient's rows,
-kept at every step (baseline, each day's level, confirmations, the episode
-stream) so that "why is P07 a CR?" has an answer.
+The pipeline's own tables for one patient (baseline, each day's level, the
+confirmations, the episode stream, the endpoints), each event with the reason
+the profile gives for it, so that "why is P07 a CR?" has an answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from ibis import _
 
 from itpcohort.cohort import Cohort, read_cohort
-from itpcohort.criteria import Criteria, load_criteria
-from itpcohort.engines import open_engine
+from itpcohort.criteria import Criteria
 from itpcohort.errors import CohortDataError
-from itpcohort.response import derive as d
-from itpcohort.response.evaluate import normalise_endpoints, study_drug_of
 
-LEVEL_NAMES = {d.NR: "NR", d.R: "R", d.CR: "CR"}
+if TYPE_CHECKING:
+    from itpcohort.pipeline import Evaluation
 
 
-@dataclass
+@dataclass(frozen=True)
 class Explanation:
     """One patient's timeline and endpoints."""
 
@@ -44,64 +42,43 @@ def explain_patient(
     study_drug: str | None = None,
 ) -> Explanation:
     """The timeline behind one enrolled patient's endpoints (DuckDB engine)."""
+    from itpcohort.pipeline import run
+
     if not isinstance(cohort, Cohort):
         cohort = read_cohort(cohort)
-    settings = load_criteria(criteria)
-    drug = study_drug_of(cohort, study_drug)
-    tables = open_engine(cohort, "duckdb")
-    one = {name: t.filter(t.patient_id == patient_id) for name, t in tables.tables.items()}
-    enrolled = d.enrolled_patients(one["patients"]).to_pandas()
-    if enrolled.empty:
-        known = cohort.con.sql(
-            "SELECT excluded FROM patients WHERE patient_id = $1", params=[patient_id]
-        ).fetchall()
-        why = (
-            f"was excluded ({known[0][0]}) and has no endpoints" if known else "is not in patients"
+    status = cohort.patient_status(patient_id)
+    if status is None:
+        raise CohortDataError(f"patient '{patient_id}' is not in patients")
+    if status != "enrolled":
+        raise CohortDataError(
+            f"patient '{patient_id}' was excluded ({status}) and has no endpoints"
         )
-        raise CohortDataError(f"patient '{patient_id}' {why}")
-    tl = d.derive_timeline(
-        one["patients"], one["treatments"], one["labs"], one["bleeding"], settings, drug
-    )
-    endpoints = d.derive_endpoints(
-        one["patients"], one["treatments"], one["labs"], one["bleeding"], settings, drug
-    )
+    evaluation = run(cohort, criteria, "duckdb", study_drug=study_drug, patient_ids=[patient_id])
+    return explanation_of(evaluation, patient_id)
 
-    flags = tl.confirmations.select(
-        "patient_id", "date", "r_confirmed", "cr_confirmed", "loss_confirmed"
-    )
-    days = tl.days.to_pandas().merge(flags.to_pandas(), on=["patient_id", "date"], how="left")
-    # a bleeding day is evaluable (NR) even inside a washout
-    days["evaluable"] = ~days["washed"].astype(bool) | days["bleeding"].notna()
-    days["level"] = days["level"].map(LEVEL_NAMES)
-    days = days.sort_values("date").reset_index(drop=True)
-    periods = (
-        one["treatments"]
-        .filter((_.role == "rescue") | ((_.role == "study") & (_.drug == drug)))
-        .order_by("start_date")
-        .to_pandas()
-    )
-    stream = tl.events.to_pandas().sort_values("date").reset_index(drop=True)
-    stream["event"] = stream["kind"].map({d.ACHIEVEMENT: "response achieved", d.LOSS: "loss"})
-    bleeding = one["bleeding"].to_pandas()
-    stream["why"] = [
-        _why(
-            row.date,
-            row.kind,
-            days,
-            one_bleeding=bleeding,
-            periods=periods,
-            settings=settings,
-        )
-        for row in stream.itertuples()
+
+def explanation_of(evaluation: Evaluation, patient_id: str) -> Explanation:
+    """One patient's :class:`Explanation` from an evaluation that includes the patient."""
+    e = evaluation
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = frame[frame["patient_id"] == patient_id].drop(columns="patient_id")
+        return rows.reset_index(drop=True)
+
+    days, periods = mine(e.days), mine(e.periods)
+    events = mine(e.events)
+    events["why"] = [
+        _why(row.date, row.event, days, periods, e.criteria) for row in events.itertuples()
     ]
+    endpoints = e.endpoints.set_index("patient_id").loc[patient_id]
     return Explanation(
         patient_id,
-        settings,
+        e.criteria,
         _as_dates(periods),
-        _as_dates(tl.baseline.to_pandas()),
+        _as_dates(mine(e.baseline)),
         _as_dates(days),
-        _as_dates(stream[["date", "event", "why"]]),
-        normalise_endpoints(endpoints.to_pandas()).iloc[0],
+        _as_dates(events[["date", "event", "why"]]),
+        pd.concat([pd.Series({"patient_id": patient_id}), endpoints]),
     )
 
 
@@ -114,30 +91,35 @@ def _as_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _confirmed_by(days: pd.DataFrame, date: pd.Timestamp, gap: int) -> str:
+    """The first evaluable day at least ``gap`` days after ``date`` (the confirming day)."""
+    later = days[days["evaluable"] & (days["date"] >= date + pd.Timedelta(days=gap))]
+    return str(later["date"].iloc[0].date()) if len(later) else "?"
+
+
 def _why(
-    date: object,
-    kind: int,
-    days: pd.DataFrame,
-    *,
-    one_bleeding: pd.DataFrame,
-    periods: pd.DataFrame,
-    settings: Criteria,
+    date: pd.Timestamp, event: str, days: pd.DataFrame, periods: pd.DataFrame, criteria: Criteria
 ) -> str:
-    ts = pd.Timestamp(date)
-    later = days[(pd.to_datetime(days["date"]) > ts) & days["level"].notna()]
-    if kind == d.ACHIEVEMENT:
-        gap = settings.response_confirm_days
-        confirm = later[pd.to_datetime(later["date"]) >= ts + pd.Timedelta(days=gap)]
-        when = pd.Timestamp(confirm["date"].iloc[0]).date() if len(confirm) else "?"
-        return f"level >= R on this day and every evaluable day to {when} (>= {gap} days later)"
-    bleeds = one_bleeding[
-        (pd.to_datetime(one_bleeding["date"]) == ts)
-        & (one_bleeding["who_grade"] >= settings.bleeding_min_grade)
-    ]
-    if len(bleeds):
-        return f"bleeding, WHO grade {int(bleeds['who_grade'].max())}"
-    rescues = periods[(periods["role"] == "rescue") & (pd.to_datetime(periods["start_date"]) == ts)]
+    """The profile's reason for one event of the episode stream (rules 4 and 5)."""
+    if event == "response achieved":
+        gap = criteria.response_confirm_days
+        return (
+            f"level >= R on this day and on every evaluable day to "
+            f"{_confirmed_by(days, date, gap)} (at least {gap} days later)"
+        )
+    today = days[days["date"] == date]
+    grade = today["bleeding"].max() if len(today) else None
+    if grade is not None and pd.notna(grade):
+        return f"bleeding, WHO grade {int(grade)} (>= {criteria.bleeding_min_grade})"
+    rescues = periods[(periods["role"] == "rescue") & (periods["start_date"] == date)]
     if len(rescues):
         return f"rescue therapy started ({', '.join(rescues['drug'])})"
-    nxt = pd.Timestamp(later["date"].iloc[0]).date() if len(later) else "?"
-    return f"level < R on this day and on the next evaluable day ({nxt})"
+    gap = criteria.loss_confirm_days
+    if gap == 1:
+        later = days[days["evaluable"] & (days["date"] > date)]
+        nxt = str(later["date"].iloc[0].date()) if len(later) else "?"
+        return f"level < R on this day and on the next evaluable day ({nxt})"
+    return (
+        f"level < R on this day and on every evaluable day to "
+        f"{_confirmed_by(days, date, gap)} (at least {gap} days later)"
+    )

@@ -187,7 +187,7 @@ def _fmt_km(curve: KaplanMeier) -> str:
 def _groups(data: pd.DataFrame, by: str) -> pd.Series:
     if by not in data.columns:
         raise ItpCohortError(
-            f"--by {by}: no such column in patients; use one of "
+            f"cannot group by '{by}': no such column in patients; use one of "
             + ", ".join(c for c in data.columns if not c.startswith("_"))
         )
     flags = as_flag(data[by])
