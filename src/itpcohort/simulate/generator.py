@@ -11,6 +11,7 @@ truth file: tests compare it with what the engine derives from the raw tables.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,20 +199,47 @@ def _patient(
     rng: np.random.Generator,
     rows: dict[str, list[dict[str, object]]],
 ) -> dict[str, object]:
+    """Render one enrolled patient's plan into ``rows``; returns the patient's truth.
+
+    The random draws happen in a fixed order (treatments, counts, bleeding,
+    adverse events), so a seed gives the same cohort byte for byte.
+    """
+
     def date(d: int) -> dt.date:
         return day0 + dt.timedelta(days=int(d))
 
-    # treatment periods
+    rows["treatments"] += _treatment_rows(pid, plan, date, rng)
+    baseline, visits, cr_from = _platelet_labs(pid, plan, date, rng, rows)
+    rows["bleeding"] += _bleeding_rows(pid, plan, date, rng)
+    rows["adverse_events"] += _adverse_event_rows(pid, plan, date, rng)
+    return _truth(pid, day0, plan, baseline, visits, cr_from, date)
+
+
+def _study_periods(plan: Plan) -> list[tuple[int, int | None, str, str | None]]:
+    """(first day, last day, phase, stop reason) of each study-drug period."""
     end = plan.end
     if plan.taper_start is not None and end is not None:
-        periods = [
+        return [
             (0, plan.taper_start - 1, "full", None),
             (plan.taper_start, end, "taper", plan.stop_reason),
         ]
-    else:
-        periods = [(0, end, "full", plan.stop_reason)]
-    for start, stop, phase, reason in periods:
-        rows["treatments"].append(
+    return [(0, end, "full", plan.stop_reason)]
+
+
+def _washout(plan: Plan) -> tuple[int, int] | None:
+    """The days a rescue course makes counts not evaluable (course plus 56 days)."""
+    if plan.rescue_day is None:
+        return None
+    return (plan.rescue_day, plan.rescue_day + 1 + 56)
+
+
+def _treatment_rows(
+    pid: str, plan: Plan, date: Callable[[int], dt.date], rng: np.random.Generator
+) -> list[dict[str, object]]:
+    """Tacrolimus periods, background prednisone and any rescue IVIg course."""
+    rows: list[dict[str, object]] = []
+    for start, stop, phase, reason in _study_periods(plan):
+        rows.append(
             {
                 "patient_id": pid,
                 "drug": "tacrolimus",
@@ -223,7 +251,7 @@ def _patient(
                 "stop_reason": reason or "",
             }
         )
-    rows["treatments"].append(
+    rows.append(
         {
             "patient_id": pid,
             "drug": "prednisone",
@@ -235,10 +263,9 @@ def _patient(
             "stop_reason": "",
         }
     )
-    washout: tuple[int, int] | None = None
     if plan.rescue_day is not None:
         r0 = plan.rescue_day
-        rows["treatments"].append(
+        rows.append(
             {
                 "patient_id": pid,
                 "drug": "ivig",
@@ -250,14 +277,31 @@ def _patient(
                 "stop_reason": "",
             }
         )
-        washout = (r0, r0 + 1 + 56)
+    return rows
 
-    # platelet counts
+
+@dataclass(frozen=True)
+class _Levels:
+    """What a patient's counts are drawn around."""
+
+    baseline: float
+    r_low: float  # the lowest count that is a response
+    cr_from: int | None  # the first day of CR-level counts
+    peak: float  # the centre of responding counts
+    washout: tuple[int, int] | None
+
+
+def _platelet_labs(
+    pid: str,
+    plan: Plan,
+    date: Callable[[int], dt.date],
+    rng: np.random.Generator,
+    rows: dict[str, list[dict[str, object]]],
+) -> tuple[float, list[int], int | None]:
+    """Baseline and visit counts (with safety labs); returns baseline, visits, CR day."""
     baseline = float(rng.integers(5, 26))
     base_day = -int(rng.integers(0, 6))
     rows["labs"].append(_lab(pid, date(base_day), "platelets", baseline))
-    r_low = max(30.0, 2 * baseline) + 3
-    loss = plan.loss_day
     visits = _visits(plan, rng)
     responding_visits = [v for v in visits if plan.ttr is not None and v >= plan.ttr]
     cr_from = None
@@ -265,31 +309,48 @@ def _patient(
         cr_from = plan.ttr
         if plan.cr_delay and len(responding_visits) > 3:
             cr_from = responding_visits[1]
+    r_low = max(30.0, 2 * baseline) + 3
     peak = float(rng.uniform(130, 260)) if plan.outcome == "CR" else float(rng.uniform(r_low, 90))
+    levels = _Levels(baseline, r_low, cr_from, peak, _washout(plan))
     for v in visits:
-        in_washout = washout is not None and washout[0] <= v <= washout[1]
-        if in_washout:
-            value = _count(80, 300, 150, rng)  # IVIg lifts the count; not evaluable
-        elif plan.ttr is None or v < plan.ttr:
-            rise = min(1.0, v / max(plan.ttr or 200, 1))
-            value = _count(1, 29, baseline + (27 - baseline) * rise * 0.8, rng)
-            if plan.outcome == "NR" and rng.random() < 0.08 and v != visits[-1]:
-                value = _count(30 + 2 * baseline, 99, 60, rng)  # an unconfirmed blip...
-                rows["labs"].append(_lab(pid, date(v + 1), "platelets", _count(1, 29, 15, rng)))
-        elif loss is not None and v >= loss:
-            value = _count(1, 29, 18, rng)
-        elif cr_from is not None and v >= cr_from:
-            value = _count(101, 600, peak, rng)
-        else:
-            value = _count(r_low, 95, (r_low + 95) / 2, rng)
+        value, blip_next_day = _visit_count(v, plan, levels, v == visits[-1], rng)
+        if blip_next_day is not None:
+            rows["labs"].append(_lab(pid, date(v + 1), "platelets", blip_next_day))
         rows["labs"].append(_lab(pid, date(v), "platelets", value))
         if plan.end is None or v <= plan.end:
             _safety_labs(pid, date(v), rng, rows)
+    return baseline, visits, cr_from
 
-    # bleeding: minor (grade 1) anywhere; grade 2-3 only where it changes nothing
+
+def _visit_count(
+    v: int, plan: Plan, levels: _Levels, last: bool, rng: np.random.Generator
+) -> tuple[float, float | None]:
+    """The count on visit day ``v``, and the next day's count after an unconfirmed blip."""
+    washout, loss = levels.washout, plan.loss_day
+    if washout is not None and washout[0] <= v <= washout[1]:
+        return _count(80, 300, 150, rng), None  # IVIg lifts the count; not evaluable
+    if plan.ttr is None or v < plan.ttr:
+        rise = min(1.0, v / max(plan.ttr or 200, 1))
+        value = _count(1, 29, levels.baseline + (27 - levels.baseline) * rise * 0.8, rng)
+        if plan.outcome == "NR" and rng.random() < 0.08 and not last:
+            value = _count(30 + 2 * levels.baseline, 99, 60, rng)  # an unconfirmed blip...
+            return value, _count(1, 29, 15, rng)
+        return value, None
+    if loss is not None and v >= loss:
+        return _count(1, 29, 18, rng), None
+    if levels.cr_from is not None and v >= levels.cr_from:
+        return _count(101, 600, levels.peak, rng), None
+    return _count(levels.r_low, 95, (levels.r_low + 95) / 2, rng), None
+
+
+def _bleeding_rows(
+    pid: str, plan: Plan, date: Callable[[int], dt.date], rng: np.random.Generator
+) -> list[dict[str, object]]:
+    """Minor (grade 1) bleeding anywhere; grade 2-3 only where it changes nothing."""
+    rows: list[dict[str, object]] = []
     if rng.random() < 0.25:
         d = int(rng.integers(1, plan.last_visit))
-        rows["bleeding"].append(
+        rows.append(
             {
                 "patient_id": pid,
                 "date": date(d).strftime(ISO),
@@ -299,7 +360,7 @@ def _patient(
         )
     if plan.outcome == "NR" and rng.random() < 0.4:
         d = int(rng.integers(1, plan.last_visit))
-        rows["bleeding"].append(
+        rows.append(
             {
                 "patient_id": pid,
                 "date": date(d).strftime(ISO),
@@ -307,19 +368,24 @@ def _patient(
                 "site": str(rng.choice(["epistaxis", "GI", "menorrhagia"])),
             }
         )
-    for d, term, grade, action in plan.adverse_events:
-        rows["adverse_events"].append(
-            {
-                "patient_id": pid,
-                "onset_date": date(d).strftime(ISO),
-                "term": term,
-                "grade": grade,
-                "related": "yes",
-                "action": action,
-                "end_date": date(d + int(rng.integers(7, 60))).strftime(ISO),
-            }
-        )
-    return _truth(pid, day0, plan, baseline, visits, cr_from, date)
+    return rows
+
+
+def _adverse_event_rows(
+    pid: str, plan: Plan, date: Callable[[int], dt.date], rng: np.random.Generator
+) -> list[dict[str, object]]:
+    return [
+        {
+            "patient_id": pid,
+            "onset_date": date(d).strftime(ISO),
+            "term": term,
+            "grade": grade,
+            "related": "yes",
+            "action": action,
+            "end_date": date(d + int(rng.integers(7, 60))).strftime(ISO),
+        }
+        for d, term, grade, action in plan.adverse_events
+    ]
 
 
 def _safety_labs(pid: str, d: dt.date, rng: np.random.Generator, rows: dict) -> None:
