@@ -51,3 +51,55 @@ def test_bad_profile_names_the_setting(tmp_path: Path, text: str, words: str) ->
 def test_unknown_profile_lists_the_shipped_ones() -> None:
     with pytest.raises(CriteriaError, match="use one of iwg2009, iwg2009-or, platelet50"):
         load_criteria("iwg2020")
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        # IWG 2009: response and loss are each seen on two separate occasions, >= 1 day apart
+        ("response_confirm_days = 0", "setting 'response_confirm_days' = 0"),
+        ("loss_confirm_days = 0", "setting 'loss_confirm_days' = 0"),
+        # the WHO bleeding scale runs from 0 to 4
+        ("bleeding_min_grade = 5", "setting 'bleeding_min_grade' = 5"),
+        ("bleeding_min_grade = -1", "setting 'bleeding_min_grade' = -1"),
+    ],
+)
+def test_settings_outside_the_clinical_scales_are_refused(
+    tmp_path: Path, setting: str, words: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(f'extends = "iwg2009"\nname = "x"\n{setting}\n')
+    with pytest.raises(CriteriaError, match=words):
+        load_criteria(path)
+
+
+def test_boundary_settings_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(
+        'extends = "iwg2009"\nname = "edge"\nresponse_confirm_days = 1\nloss_confirm_days = 1\n'
+        "bleeding_min_grade = 4\n"
+    )
+    edge = load_criteria(path)
+    settings = (edge.response_confirm_days, edge.loss_confirm_days, edge.bleeding_min_grade)
+    assert settings == (1, 1, 4)
+
+
+def test_extends_a_file_beside_the_profile_whatever_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "base.toml").write_text('extends = "iwg2009"\nname = "base"\nr_threshold = 40\n')
+    (folder / "site.toml").write_text('extends = "base.toml"\nname = "site"\nfold = 3\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # base.toml is not in the working folder
+    site = load_criteria(folder / "site.toml")
+    assert (site.name, site.r_threshold, site.fold, site.cr_threshold) == ("site", 40, 3, 100)
+
+
+def test_extends_loop_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\nname = "a"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\nname = "b"\n')
+    with pytest.raises(CriteriaError, match="loops back"):
+        load_criteria(tmp_path / "a.toml")

@@ -31,11 +31,12 @@ class Criteria(BaseModel):
     r_threshold: float = Field(gt=0)
     fold: float = Field(gt=0)
     fold_rule: FoldRule
-    response_confirm_days: int = Field(ge=0)
-    loss_confirm_days: int = Field(ge=0)
+    # IWG: response and loss are each seen on 2 separate occasions, so at least 1 day apart
+    response_confirm_days: int = Field(ge=1)
+    loss_confirm_days: int = Field(ge=1)
     baseline_window_days: int = Field(ge=1)
     rescue_washout_days: int = Field(ge=0)
-    bleeding_min_grade: int = Field(ge=0, le=5)
+    bleeding_min_grade: int = Field(ge=0, le=4)  # the WHO bleeding scale runs 0-4
     rescue_is_loss: bool
     sustained_min_days_off: int = Field(ge=0)
 
@@ -65,10 +66,9 @@ def load_criteria(profile: str | Path | Criteria = "iwg2009") -> Criteria:
 
 
 def _settings(profile: str | Path, seen: tuple[str, ...]) -> dict[str, Any]:
-    label = str(profile)
-    if label in seen:
-        raise CriteriaError(f"profile {label}: 'extends' loops back to itself")
     text, where = _profile_text(profile)
+    if where in seen:
+        raise CriteriaError(f"profile {where}: 'extends' loops back to itself")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -76,7 +76,7 @@ def _settings(profile: str | Path, seen: tuple[str, ...]) -> dict[str, Any]:
     base = data.pop("extends", None)
     settings: dict[str, Any] = {}
     if base is not None:
-        settings = _settings(str(base), (*seen, label))
+        settings = _settings(_beside(str(base), profile), (*seen, where))
     settings.update(data)
     try:
         Criteria.model_validate(settings)
@@ -85,11 +85,24 @@ def _settings(profile: str | Path, seen: tuple[str, ...]) -> dict[str, Any]:
     return settings
 
 
+def _is_file(profile: str | Path) -> bool:
+    """A profile file (rather than a shipped profile's name)."""
+    path = Path(profile)
+    return path.suffix == ".toml" or path.exists()
+
+
+def _beside(base: str, profile: str | Path) -> str | Path:
+    """``extends`` of a profile file: a relative file path is read from that file's folder."""
+    if _is_file(base) and not Path(base).is_absolute() and _is_file(profile):
+        return Path(profile).parent / base
+    return base
+
+
 def _profile_text(profile: str | Path) -> tuple[str, str]:
     path = Path(profile)
-    if path.suffix == ".toml" or path.exists():
+    if _is_file(profile):
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            return path.read_text(encoding="utf-8"), str(path.resolve())
         except OSError as exc:
             raise CriteriaError(f"profile file {path}: cannot read it ({exc.strerror})") from None
     names = builtin_profiles()
