@@ -69,6 +69,22 @@ CASES = [
         [(-3, 20)],
         {"baseline_platelets": 20.0, "best_response": "NE"},
     ),
+    Case(
+        "count_on_the_start_day_only_is_NE",
+        [(0, 20)],
+        # day 0 is the baseline (rule 1) but not evaluable: only days strictly after
+        # the start are (rule 2), so there is no evaluable day (rule 6)
+        {
+            "baseline_platelets": 20.0,
+            "best_response": "NE",
+            "response_date": None,
+            "loss_date": None,
+            "response_duration_days": None,
+            "response_duration_censored": None,
+            "sustained_off_treatment": False,
+            "treatment_days": 200,
+        },
+    ),
     # rules 3 and 4: levels and confirmation
     Case(
         "r_confirmed_exactly_7_days_apart",
@@ -204,6 +220,65 @@ CASES = [
         periods=[(0, 30, "full")],
     ),
     Case(
+        "loss_while_treatment_is_ongoing",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20)],
+        # loss day 24 (day 25 also < R), inside the ongoing full period: an event under
+        # treatment (rule 9), 24 - 10 = 14; treatment days to follow-up end 60
+        {
+            "end_date": None,
+            "loss_date": 24,
+            "loss_phase": "full",
+            "response_duration_days": 14,
+            "response_duration_censored": False,
+            "sustained_off_treatment": False,
+            "treatment_days": 60,
+        },
+        periods=[(0, None, "full")],
+        followup_end=60,
+    ),
+    Case(
+        "loss_confirmed_by_the_next_evaluable_day_after_a_washout",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (40, 50), (90, 20)],
+        # rescue days 30..31: washout days 30..87, the 50 on day 40 is not evaluable.
+        # Day 24's next evaluable day is 90 (20 < R): loss on day 24, before the rescue
+        # start (30) would have been one; 24 - 10 = 14, an event
+        {
+            "loss_date": 24,
+            "loss_phase": "full",
+            "response_duration_days": 14,
+            "response_duration_censored": False,
+        },
+        rescue=[(30, 31)],
+    ),
+    Case(
+        "low_count_on_the_last_evaluable_day_is_no_loss",
+        [(0, 10), (10, 50), (17, 50), (24, 20)],
+        # day 24 has no next evaluable day: not confirmed, no loss; censored at the last
+        # evaluable day 24 (end 200): 24 - 10 = 14
+        {
+            "best_response": "R",
+            "loss_date": None,
+            "loss_phase": None,
+            "response_duration_days": 14,
+            "response_duration_censored": True,
+        },
+    ),
+    Case(
+        "loss_in_a_gap_between_periods_takes_the_phase_before",
+        [(0, 10), (10, 50), (17, 50), (35, 20), (36, 20)],
+        # periods 0..30 full, 41..100 taper; loss day 35 falls in the gap 31..40: the
+        # phase of the period before (README), full; 35 <= end 100: an event, 35 - 10
+        {
+            "end_date": 100,
+            "loss_date": 35,
+            "loss_phase": "full",
+            "response_duration_days": 25,
+            "response_duration_censored": False,
+            "treatment_days": 100,
+        },
+        periods=[(0, 30, "full"), (41, 100, "taper")],
+    ),
+    Case(
         "bleeding_grade_2_in_response_is_a_loss",
         [(0, 10), (10, 50), (17, 50), (24, 50)],
         {"best_response": "R", "loss_date": 20, "loss_phase": "full", "response_duration_days": 10},
@@ -224,6 +299,49 @@ CASES = [
     ),
     Case(
         "bleeding_only_day_is_evaluable_nr", [(0, 10)], {"best_response": "NR"}, bleeding=[(10, 3)]
+    ),
+    Case(
+        "bleeding_on_a_day_with_count_100_or_more_is_nr",
+        [(0, 10), (10, 150), (17, 150), (24, 150)],
+        # day 10: 150 >= 100 but WHO grade 2 bleeding: NR (rule 3), so day 10 is no
+        # achievement (and, not in response yet, no loss); CR from day 17 (24 - 17 = 7);
+        # censored at the last evaluable day 24 (end 200): 24 - 17 = 7
+        {
+            "best_response": "CR",
+            "response_date": 17,
+            "days_to_response": 17,
+            "cr_date": 17,
+            "loss_date": None,
+            "response_duration_days": 7,
+            "response_duration_censored": True,
+        },
+        bleeding=[(10, 2)],
+    ),
+    Case(
+        "bleeding_in_a_washout_is_the_only_evaluable_day",
+        [(0, 10), (30, 50), (40, 50)],
+        # rescue days 20..21: counts on days 20..77 are not evaluable (21 + 56 = 77); the
+        # grade 2 bleeding on day 50 is still an evaluable NR day: NR, not NE
+        {"baseline_platelets": 10.0, "best_response": "NR", "response_date": None},
+        rescue=[(20, 21)],
+        bleeding=[(50, 2)],
+    ),
+    Case(
+        "bleeding_in_a_washout_breaks_the_run",
+        [(0, 10), (10, 50), (70, 50), (77, 50)],
+        # rescue day 12: washout days 12..68 (12 + 56). Evaluable: 10 (R), 40 (bleeding,
+        # NR), 70 (R), 77 (R). Day 10's run ends on day 10 (not confirmed by day 70);
+        # R from day 70 (77 - 70 = 7); the rescue (12) and bleeding (40) are before it
+        {
+            "best_response": "R",
+            "response_date": 70,
+            "days_to_response": 70,
+            "loss_date": None,
+            "response_duration_days": 7,
+            "response_duration_censored": True,
+        },
+        rescue=[(12, 12)],
+        bleeding=[(40, 2)],
     ),
     Case(
         "rescue_start_in_response_is_a_loss",
@@ -261,6 +379,22 @@ CASES = [
         "sustained_27_days_off_is_not_enough",
         [(0, 10), (10, 50), (17, 50), (57, 50)],
         {"sustained_off_treatment": False},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "not_sustained_when_lost_before_the_end_date",
+        [(0, 10), (10, 50), (17, 50), (25, 20), (26, 20), (60, 50)],
+        # lost on day 25 (26 also < R) before the end (30): not in response on the end
+        # date, although day 60 >= 30 + 28 is evaluable and no loss follows the end.
+        # (Day 60 alone is no new episode: nothing confirms it, and it is after the end.)
+        {
+            "best_response": "R",
+            "loss_date": 25,
+            "loss_phase": "full",
+            "response_duration_days": 15,
+            "response_duration_censored": False,
+            "sustained_off_treatment": False,
+        },
         periods=[(0, 30, "full")],
     ),
     Case(
@@ -370,16 +504,19 @@ def _expected_value(column: str, value: object) -> object:
     return value
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_rule(case: Case, endpoints: pd.DataFrame) -> None:
-    row = endpoints.loc[case.id]
-    for column, value in case.expected.items():
+def _check(case: Case, row: pd.Series, expected: dict[str, object]) -> None:
+    for column, value in expected.items():
         want = _expected_value(column, value)
         got = row[column]
         if want is None:
             assert pd.isna(got), f"{case.id}: {column} = {got!r}, expected empty"
         else:
             assert got == want, f"{case.id}: {column} = {got!r}, expected {want!r}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule(case: Case, endpoints: pd.DataFrame) -> None:
+    _check(case, endpoints.loc[case.id], case.expected)
 
 
 def test_excluded_patients_get_no_row(endpoints: pd.DataFrame) -> None:
@@ -395,6 +532,151 @@ def test_engines_agree(cohort_dir) -> None:
     if "spark" not in _RESULTS:
         pytest.skip("the Spark run of this module did not happen")
     pd.testing.assert_frame_equal(_RESULTS["duckdb"], _RESULTS["spark"])
+    for profile in PROFILES:
+        if ("spark", profile) in _PROFILE_RESULTS and ("duckdb", profile) in _PROFILE_RESULTS:
+            pd.testing.assert_frame_equal(
+                _PROFILE_RESULTS["duckdb", profile], _PROFILE_RESULTS["spark", profile]
+            )
+
+
+# Profiles of one's own: a TOML file that ``extends = "iwg2009"`` and changes one
+# setting. Each profile's cases form one cohort, evaluated under that profile file.
+PROFILES = {
+    "loss7": 'extends = "iwg2009"\nname = "loss7"\nloss_confirm_days = 7\n',
+    "rescue-not-loss": 'extends = "iwg2009"\nname = "rescue-not-loss"\nrescue_is_loss = false\n',
+}
+PROFILE_CASES: dict[str, list[Case]] = {
+    # loss confirmation generalised as rule 4 (README): a day below R is a loss when
+    # every evaluable day from it to one at least 7 days later is below R
+    "loss7": [
+        Case(
+            "loss7_two_low_days_1_day_apart_are_no_loss",
+            [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20), (30, 50), (37, 50)],
+            # R from day 10; lows 24, 25 then R on 30: the run below R spans 25 - 24 = 1
+            # day < 7, no loss (iwg2009: loss on 24); censored at day 37: 37 - 10 = 27
+            {
+                "best_response": "R",
+                "response_date": 10,
+                "loss_date": None,
+                "response_duration_days": 27,
+                "response_duration_censored": True,
+            },
+        ),
+        Case(
+            "loss7_lows_spanning_6_days_are_no_loss",
+            [(0, 10), (10, 50), (17, 50), (24, 20), (30, 20), (31, 50), (38, 50)],
+            # lows 24, 30 then R on 31: 30 - 24 = 6 < 7, no loss (iwg2009: loss on 24)
+            {"loss_date": None, "response_duration_days": 28, "response_duration_censored": True},
+        ),
+        Case(
+            "loss7_lows_spanning_7_days_are_a_loss",
+            [(0, 10), (10, 50), (17, 50), (24, 20), (27, 20), (31, 20), (40, 50)],
+            # lows 24, 27, 31: every evaluable day from 24 to 31 (= 24 + 7) is below R:
+            # loss on day 24, 24 - 10 = 14, an event
+            {
+                "loss_date": 24,
+                "loss_phase": "full",
+                "response_duration_days": 14,
+                "response_duration_censored": False,
+            },
+        ),
+    ],
+    "rescue-not-loss": [
+        Case(
+            "rescue_start_in_response_is_no_loss_when_rescue_is_loss_false",
+            [(0, 10), (10, 50), (17, 50), (100, 50)],
+            # R from day 10; the rescue (30..31, washout to 87) is no loss, so the patient
+            # is in response on the end date 60, with no loss after it and day 100 >= 60 + 28
+            # evaluable: sustained (iwg2009: loss on 30, not sustained). Censored at the
+            # earlier of the end (60) and the last evaluable day (100): 60 - 10 = 50
+            {
+                "loss_date": None,
+                "response_duration_days": 50,
+                "response_duration_censored": True,
+                "sustained_off_treatment": True,
+            },
+            periods=[(0, 60, "full")],
+            rescue=[(30, 31)],
+        ),
+        Case(
+            "bleeding_in_a_washout_while_in_response_is_a_loss",
+            [(0, 10), (10, 50), (17, 50), (100, 50)],
+            # in response from day 10 (the rescue on 30 is no loss); the grade 2 bleeding on
+            # day 50, inside the washout 30..87, is an evaluable NR day and, in response, a
+            # loss on its date (rule 5): 50 - 10 = 40, an event (iwg2009: loss on 30)
+            {
+                "loss_date": 50,
+                "loss_phase": "full",
+                "response_duration_days": 40,
+                "response_duration_censored": False,
+            },
+            rescue=[(30, 31)],
+            bleeding=[(50, 2)],
+        ),
+        Case(
+            "loss_confirmed_after_a_washout_when_rescue_is_loss_false",
+            [(0, 10), (10, 50), (17, 50), (24, 20), (40, 50), (90, 20)],
+            # washout 30..87 (the 50 on day 40 is not evaluable): day 24's next evaluable
+            # day is 90 (< R), loss on 24: 24 - 10 = 14, an event
+            {"loss_date": 24, "response_duration_days": 14, "response_duration_censored": False},
+            rescue=[(30, 31)],
+        ),
+    ],
+}
+# the same patients under iwg2009, to show that each setting is what decides
+UNDER_IWG2009 = {
+    "loss7_two_low_days_1_day_apart_are_no_loss": {"loss_date": 24},
+    "loss7_lows_spanning_6_days_are_no_loss": {"loss_date": 24},
+    "rescue_start_in_response_is_no_loss_when_rescue_is_loss_false": {
+        "loss_date": 30,
+        "sustained_off_treatment": False,
+    },
+    "bleeding_in_a_washout_while_in_response_is_a_loss": {"loss_date": 30},
+}
+
+_PROFILE_RESULTS: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+@pytest.fixture(scope="module")
+def profile_cohorts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    root = tmp_path_factory.mktemp("profiles")
+    out = {}
+    for name, text in PROFILES.items():
+        toml = root / f"{name}.toml"
+        toml.write_text(text, encoding="utf-8")
+        out[name] = (write_cohort(root / name, **_cohort_rows(PROFILE_CASES[name])), toml)
+    return out
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def profile_engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("profile", "case"),
+    [(name, case) for name, cases in PROFILE_CASES.items() for case in cases],
+    ids=lambda x: x if isinstance(x, str) else x.id,
+)
+def test_profile_rule(
+    profile: str, case: Case, profile_engine: str, profile_cohorts: dict[str, tuple[Path, Path]]
+) -> None:
+    key = (profile_engine, profile)
+    if key not in _PROFILE_RESULTS:
+        folder, toml = profile_cohorts[profile]
+        _PROFILE_RESULTS[key] = itpcohort.evaluate(folder, criteria=toml, engine=profile_engine)
+    _check(case, _PROFILE_RESULTS[key].set_index("patient_id").loc[case.id], case.expected)
+
+
+def test_profile_cases_turn_on_their_setting(
+    profile_cohorts: dict[str, tuple[Path, Path]],
+) -> None:
+    for name, cases in PROFILE_CASES.items():
+        folder, _ = profile_cohorts[name]
+        e = itpcohort.evaluate(folder, criteria="iwg2009").set_index("patient_id")
+        for case in cases:
+            if case.id in UNDER_IWG2009:
+                _check(case, e.loc[case.id], UNDER_IWG2009[case.id])
 
 
 @pytest.mark.parametrize(
