@@ -38,6 +38,7 @@ import io
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -250,9 +251,8 @@ def import_redcap(
     Without a ``dictionary`` or ``mapping``, the shipped ITP project's are used
     (:func:`template_paths`).
     """
-    default_dictionary, default_mapping = template_paths()
-    dictionary = dictionary or default_dictionary
-    mapping = mapping or default_mapping
+    shipped_dictionary, shipped_mapping = template_paths()
+    dictionary, mapping = dictionary or shipped_dictionary, mapping or shipped_mapping
     fields = read_dictionary(dictionary)
     try:
         spec = tomllib.loads(Path(mapping).read_text(encoding="utf-8"))
@@ -279,22 +279,7 @@ def import_redcap(
             f"{int(clash.sum())} rows share a record, event and instance with "
             "different values: re-export the project"
         )
-    if "patients" not in spec:
-        raise MappingError(f"mapping {mapping}: no [patients] section")
-    sections = [_Section("patients", spec["patients"], fields, "patients")]
-    for table in ("treatments", "labs", "bleeding", "adverse_events"):
-        for i, part in enumerate(spec.get(table, [])):
-            sections.append(_Section(table, part, fields, f"{table}[{i}]"))
-    unknown = set(spec) - {
-        "record_id",
-        "patients",
-        "treatments",
-        "labs",
-        "bleeding",
-        "adverse_events",
-    }
-    if unknown:
-        raise MappingError(f"mapping {mapping}: unknown section(s) {', '.join(sorted(unknown))}")
+    sections = _sections(spec, fields, mapping)
     used: dict[int, set[str]] = {i: set() for i in range(len(data))}
     tables: dict[str, list[pd.DataFrame]] = {}
     for section in sections:
@@ -321,6 +306,21 @@ def import_redcap(
             )
     write_cohort_folder(frames, output, rec)
     return rec
+
+
+def _sections(spec: dict[str, Any], fields: Any, mapping: str | Path) -> list[_Section]:
+    """The mapping's sections: one [patients], then any [[treatments]], [[labs]], ..."""
+    if "patients" not in spec:
+        raise MappingError(f"mapping {mapping}: no [patients] section")
+    sections = [_Section("patients", spec["patients"], fields, "patients")]
+    children = ("treatments", "labs", "bleeding", "adverse_events")
+    for table in children:
+        for i, part in enumerate(spec.get(table, [])):
+            sections.append(_Section(table, part, fields, f"{table}[{i}]"))
+    unknown = set(spec) - {"record_id", "patients", *children}
+    if unknown:
+        raise MappingError(f"mapping {mapping}: unknown section(s) {', '.join(sorted(unknown))}")
+    return sections
 
 
 def template_paths() -> tuple[Path, Path]:
