@@ -16,17 +16,33 @@
 
 Variable names follow ADaMIG 1.1 (ADSL, BDS, ADTTE) and are at most 8
 characters with labels of at most 40, as SAS XPORT version 5 requires.
+
+SAS XPORT v5 also holds character values of at most 200 bytes, and has no
+encoding: only ASCII is portable. Text that breaks either limit (a 300-character
+exclusion reason, a site named "Zürich") is **refused, not transliterated or
+truncated**: :func:`write_adam` checks all three datasets first and writes
+nothing, naming the dataset, variable and subject of each value, so that the
+value is corrected once, in the cohort, and the CSV, Parquet and XPT files
+agree. (Truncating or transliterating could also make two subject IDs equal.)
+
+Dates are written as dates at any year (datetime64[s] internally, so not bound
+by pandas' nanosecond range, which ends on 2262-04-11); where a dataset still
+cannot be derived with such a date, the export is refused naming the file,
+line, column and patient.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from itpcohort.cohort import Cohort, read_cohort
+from itpcohort.errors import ItpCohortError
 from itpcohort.pipeline import Evaluation, run
 from itpcohort.statistics.analysis import as_flag
 
@@ -182,86 +198,96 @@ def _adrs(evaluation: Evaluation, study: str, usubjid: dict[str, str]) -> pd.Dat
     ]
 
 
+TTE_EVENTS = (
+    ("TTR", "response_date", "RESPONSE (CR OR R)"),
+    ("TTCR", "cr_date", "COMPLETE RESPONSE"),
+)
+TTE_ROW = [
+    "SUBJID",
+    "PARAMCD",
+    "STARTDT",
+    "ADT",
+    "CNSR",
+    "EVNTDESC",
+    "CNSDTDSC",
+    "SRCDOM",
+    "SRCVAR",
+]
+ADTTE_COLUMNS = [
+    "STUDYID",
+    "USUBJID",
+    "PARAMCD",
+    "PARAM",
+    "AVAL",
+    "AVALU",
+    "CNSR",
+    "STARTDT",
+    "ADT",
+    "EVNTDESC",
+    "CNSDTDSC",
+    "SRCDOM",
+    "SRCVAR",
+]
+
+
+def _days_after(date: pd.Timestamp, days: object) -> pd.Timestamp:
+    """``date`` plus whole days, in the date's own unit (seconds reach past 2262)."""
+    return date + np.timedelta64(int(days), "D")  # type: ignore[call-overload]
+
+
+def _tte_rows(pid: str, r: pd.Series) -> list[tuple[object, ...]]:
+    """One treated subject's TTR and TTCR rows: the event, or censored at the end of the drug."""
+    start = r["start_date"]
+    stop = _days_after(start, r["treatment_days"]) if pd.notna(r["treatment_days"]) else start
+    rows: list[tuple[object, ...]] = []
+    for code, column, desc in TTE_EVENTS:
+        date = r[column]
+        if pd.notna(date):
+            rows.append((pid, code, start, date, 0, desc, "", "ADRS", "ADT"))
+        else:
+            censored = (pid, code, start, stop, 1, "NO " + desc, "END OF STUDY DRUG")
+            rows.append((*censored, "ADSL", "TRTEDT"))
+    return rows
+
+
+def _dor_row(pid: str, r: pd.Series) -> tuple[object, ...] | None:
+    """A responder's duration of response under treatment (rule 9), or None."""
+    if pd.isna(r["response_date"]) or pd.isna(r["response_duration_days"]):
+        return None
+    start = r["response_date"]
+    adt = _days_after(start, r["response_duration_days"])
+    if r["response_duration_censored"]:
+        desc, censor_desc = "IN RESPONSE", "END OF STUDY DRUG OR LAST EVALUABLE DAY"
+        return (pid, "DOR", start, adt, 1, desc, censor_desc, "ADRS", "ADT")
+    return (pid, "DOR", start, adt, 0, "LOSS OF RESPONSE", "", "ADRS", "ADT")
+
+
+def _seconds(values: pd.Series) -> pd.Series:
+    """Dates (Timestamps, dates, ISO text or missing) as datetime64[s]: no 2262 limit."""
+    return pd.Series(values.tolist(), index=values.index, dtype="datetime64[s]")
+
+
 def _adtte(e: pd.DataFrame, study: str, usubjid: dict[str, str]) -> pd.DataFrame:
-    rows = []
+    """ADTTE: TTR, TTCR and DOR per treated subject; AVAL in days from STARTDT to ADT."""
+    rows: list[tuple[object, ...]] = []
     for pid, r in e.iterrows():
-        if pd.isna(r["start_date"]):
-            continue
-        start = r["start_date"]
-        stop = (
-            start + pd.Timedelta(days=int(r["treatment_days"]))
-            if pd.notna(r["treatment_days"])
-            else start
-        )
-        for code, date, desc in (
-            ("TTR", r["response_date"], "RESPONSE (CR OR R)"),
-            ("TTCR", r["cr_date"], "COMPLETE RESPONSE"),
-        ):
-            if pd.notna(date):
-                rows.append((pid, code, start, date, 0, desc, "", "ADRS", "ADT"))
-            else:
-                rows.append(
-                    (pid, code, start, stop, 1, "NO " + desc, "END OF STUDY DRUG", "ADSL", "TRTEDT")
-                )
-        if pd.notna(r["response_date"]) and pd.notna(r["response_duration_days"]):
-            adt = r["response_date"] + pd.Timedelta(days=int(r["response_duration_days"]))
-            if r["response_duration_censored"]:
-                rows.append(
-                    (
-                        pid,
-                        "DOR",
-                        r["response_date"],
-                        adt,
-                        1,
-                        "IN RESPONSE",
-                        "END OF STUDY DRUG OR LAST EVALUABLE DAY",
-                        "ADRS",
-                        "ADT",
-                    )
-                )
-            else:
-                rows.append(
-                    (pid, "DOR", r["response_date"], adt, 0, "LOSS OF RESPONSE", "", "ADRS", "ADT")
-                )
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "SUBJID",
-            "PARAMCD",
-            "STARTDT",
-            "ADT",
-            "CNSR",
-            "EVNTDESC",
-            "CNSDTDSC",
-            "SRCDOM",
-            "SRCVAR",
-        ],
-    )
+        if pd.notna(r["start_date"]):
+            rows += _tte_rows(str(pid), r)
+            dor = _dor_row(str(pid), r)
+            rows += [dor] if dor is not None else []
+    out = pd.DataFrame(rows, columns=TTE_ROW)
     out.insert(0, "USUBJID", out.pop("SUBJID").map(usubjid))
     out.insert(0, "STUDYID", study)
     out["PARAM"] = out["PARAMCD"].map(PARAMS)
-    out["AVAL"] = (pd.to_datetime(out["ADT"]) - pd.to_datetime(out["STARTDT"])).dt.days.astype(
-        float
-    )
+    out["STARTDT"], out["ADT"] = _seconds(out["STARTDT"]), _seconds(out["ADT"])
+    out["AVAL"] = (out["ADT"] - out["STARTDT"]).dt.days.astype(float)
     out["AVALU"] = "DAYS"
     out["CNSR"] = out["CNSR"].astype(float)
-    return out[
-        [
-            "STUDYID",
-            "USUBJID",
-            "PARAMCD",
-            "PARAM",
-            "AVAL",
-            "AVALU",
-            "CNSR",
-            "STARTDT",
-            "ADT",
-            "EVNTDESC",
-            "CNSDTDSC",
-            "SRCDOM",
-            "SRCVAR",
-        ]
-    ]
+    return out[ADTTE_COLUMNS]
+
+
+class AdamExportError(ItpCohortError):
+    """A cohort that cannot be written as ADaM datasets; names the rows to fix."""
 
 
 def write_adam(
@@ -272,41 +298,137 @@ def write_adam(
     study_drug: str | None = None,
     studyid: str | None = None,
 ) -> dict[str, list[Path]]:
-    """Write ADSL, ADRS and ADTTE as .csv, .parquet and .xpt (SAS XPORT v5)."""
-    import pyreadstat
+    """Write ADSL, ADRS and ADTTE as .csv, .parquet and .xpt (SAS XPORT v5).
 
+    Everything is checked before anything is written: a value SAS XPORT v5
+    cannot hold is refused (see the module docstring), naming dataset,
+    variable and subject.
+    """
     if not isinstance(cohort, Cohort):
         cohort = read_cohort(cohort)
+    datasets = _datasets_or_refuse(cohort, criteria, study_drug, studyid)
+    problems = [p for name, frame in datasets.items() for p in xpt_problems(name, frame)]
+    if problems:
+        shown = "; ".join(problems[:10])
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise AdamExportError(
+            f"SAS XPORT v5 cannot hold {len(problems)} value(s): {shown}{more}. "
+            "Correct them in the cohort (ASCII text, at most 200 characters); nothing was written"
+        )
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {}
-    for name, frame in adam_datasets(cohort, criteria, study_drug, studyid).items():
+    for name, frame in datasets.items():
         dates = [c for c in frame.columns if c.endswith("DT")]
-        csv = frame.copy()
-        for c in dates:
-            csv[c] = pd.to_datetime(csv[c]).dt.strftime("%Y-%m-%d")
-        csv.to_csv(out / f"{name}.csv", index=False)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        for c in dates:
-            i = table.schema.get_field_index(c)
-            table = table.set_column(
-                i, c, table.column(c).cast(pa.timestamp("s")).cast(pa.date32())
-            )
-        pq.write_table(table, out / f"{name}.parquet")
-        xpt = frame.copy()
-        for c in dates:
-            xpt[c] = pd.to_datetime(xpt[c]).dt.date
-        for c in xpt.columns:
-            if xpt[c].dtype == object and c not in dates:
-                xpt[c] = xpt[c].fillna("").astype(str)
-        pyreadstat.write_xport(
-            xpt,
-            str(out / f"{name}.xpt"),
-            file_format_version=5,
-            table_name=name.upper(),
-            file_label=f"{name.upper()} itpcohort",
-            column_labels=[LABELS.get(c, c)[:40] for c in xpt.columns],
-            variable_format={c: "DATE9." for c in dates},
-        )
-        written[name] = [out / f"{name}.{ext}" for ext in ("csv", "parquet", "xpt")]
+        frame = frame.assign(**{c: _seconds(frame[c]) for c in dates})
+        written[name] = [
+            _write_csv(frame, dates, out / f"{name}.csv"),
+            _write_parquet(frame, dates, out / f"{name}.parquet"),
+            _write_xpt(frame, dates, name, out / f"{name}.xpt"),
+        ]
     return written
+
+
+def _datasets_or_refuse(
+    cohort: Cohort, criteria: str, study_drug: str | None, studyid: str | None
+) -> dict[str, pd.DataFrame]:
+    """:func:`adam_datasets`, or a clear refusal naming the dates pandas cannot hold."""
+    try:
+        return adam_datasets(cohort, criteria, study_drug, studyid)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        late = dates_beyond_pandas(cohort)
+        if not late:
+            raise
+        raise AdamExportError(
+            "dates after 2262-04-11 cannot be exported as ADaM: "
+            + "; ".join(late[:10])
+            + (f"; and {len(late) - 10} more" if len(late) > 10 else "")
+            + ". Correct them in the cohort"
+        ) from None
+
+
+def dates_beyond_pandas(cohort: Cohort) -> list[str]:
+    """'file line N: column DATE (patient ID)' for each cohort date after 2262-04-11."""
+    files = {s.table: s.file for s in cohort.report.summaries}
+    found = []
+    for table in ("patients", "treatments", "labs", "bleeding", "adverse_events"):
+        try:
+            columns = cohort.con.sql(f'DESCRIBE "{table}"').fetchall()
+        except duckdb.Error:
+            continue
+        for column in [c[0] for c in columns if c[1] == "DATE"]:
+            rows = cohort.con.sql(
+                f'SELECT _line, patient_id, "{column}" FROM "{table}" '
+                f"WHERE \"{column}\" > DATE '2262-04-11' ORDER BY _line"
+            ).fetchall()
+            found += [
+                f"{files.get(table) or table} line {line}: {column} {date} (patient {pid})"
+                for line, pid, date in rows
+            ]
+    return found
+
+
+XPT_MAX_CHARS = 200
+_NOT_ASCII = r"[^\x00-\x7f]"
+
+
+def xpt_problems(name: str, frame: pd.DataFrame) -> list[str]:
+    """What SAS XPORT v5 cannot hold in one dataset: text over 200 characters, non-ASCII.
+
+    Each names the dataset, the variable and the subject (USUBJID).
+    """
+    problems = []
+    subjects = frame["USUBJID"] if "USUBJID" in frame else pd.Series("?", index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        text = values.where(values.map(lambda v: isinstance(v, str)))
+        too_long = text.str.len().gt(XPT_MAX_CHARS)
+        not_ascii = text.str.contains(_NOT_ASCII, regex=True, na=False)
+        for i in frame.index[too_long | not_ascii]:
+            value = str(text[i])
+            why = []
+            if not value.isascii():
+                char = next(ch for ch in value if not ch.isascii())
+                why.append(f"non-ASCII character {char!r}")
+            if len(value) > XPT_MAX_CHARS:
+                why.append(f"{len(value)} characters (at most {XPT_MAX_CHARS})")
+            problems.append(
+                f"{name.upper()} {column} of subject {subjects[i]}: {' and '.join(why)}"
+            )
+    return problems
+
+
+def _write_csv(frame: pd.DataFrame, dates: list[str], path: Path) -> Path:
+    csv = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+    csv.to_csv(path, index=False)
+    return path
+
+
+def _write_parquet(frame: pd.DataFrame, dates: list[str], path: Path) -> Path:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for c in dates:
+        i = table.schema.get_field_index(c)
+        table = table.set_column(i, c, table.column(c).cast(pa.timestamp("s")).cast(pa.date32()))
+    pq.write_table(table, path)
+    return path
+
+
+def _write_xpt(frame: pd.DataFrame, dates: list[str], name: str, path: Path) -> Path:
+    import pyreadstat
+
+    xpt = frame.assign(**{c: frame[c].dt.date for c in dates})
+    for c in xpt.columns:
+        if xpt[c].dtype == object and c not in dates:
+            xpt[c] = xpt[c].fillna("").astype(str)
+    pyreadstat.write_xport(
+        xpt,
+        str(path),
+        file_format_version=5,
+        table_name=name.upper(),
+        file_label=f"{name.upper()} itpcohort",
+        column_labels=[LABELS.get(c, c)[:40] for c in xpt.columns],
+        variable_format={c: "DATE9." for c in dates},
+    )
+    return path
