@@ -5,7 +5,8 @@ The hierarchy, so that callers can catch at any level::
     ItpCohortError            anything itpcohort refuses to do
     ├── CohortDataError       a cohort folder breaks the format (carries every Problem)
     ├── CriteriaError         a response profile is unknown or has a bad setting
-    └── EngineError           a compute engine (DuckDB, Spark) cannot be opened or fails
+    ├── EngineError           a compute engine (DuckDB, Spark) cannot be opened or fails
+    └── OutputError           an output cannot go where it was asked (over an input, ...)
 
 Every message says what is wrong and how to fix it; the CLI prints it in one
 line (or one line per problem) and exits non-zero, never with a traceback.
@@ -41,3 +42,8 @@ class CriteriaError(ItpCohortError):
 
 class EngineError(ItpCohortError):
     """A compute engine that cannot be opened or that failed while evaluating."""
+
+
+class OutputError(ItpCohortError):
+    """An output that cannot be written where it was asked to go (it would replace an
+    input, a file is named where a folder is needed, or the reverse)."""
