@@ -99,12 +99,13 @@ def evaluate(
 ) -> None:
     """Judge response for every enrolled patient and write the endpoints table."""
     from itpcohort.cohort import read_cohort
+    from itpcohort.outputs import check_output
     from itpcohort.pipeline import run
     from itpcohort.report import console
     from itpcohort.response import check_endpoints_path, write_endpoints
 
     with handled():
-        check_endpoints_path(output)
+        check_output(check_endpoints_path(output), [cohort_dir])
         with err.status("reading the cohort"):
             cohort = read_cohort(cohort_dir, memory_limit=memory_limit)
         err.print(console.problems(cohort.report.warnings, limit=10))

@@ -12,7 +12,8 @@ from pathlib import Path
 from itpcohort import __version__
 from itpcohort.cohort import Cohort
 from itpcohort.criteria import Criteria
-from itpcohort.pipeline import run
+from itpcohort.outputs import check_output, write_text
+from itpcohort.pipeline import Evaluation, run
 from itpcohort.report import documents, figures
 from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
@@ -41,18 +42,55 @@ def write_report(
     study_drug: str | None = None,
     comparators: str | Path | None = None,
 ) -> Report:
-    """Evaluate, analyse and write report.html, summary.json, tables (CSV, DOCX), figures."""
+    """Evaluate, analyse and write report.html, summary.json, tables (CSV, DOCX), figures.
+
+    Every file is written atomically; none may replace a file of the cohort
+    folder (:mod:`itpcohort.outputs`).
+    """
     evaluation = run(cohort, criteria, study_drug=study_drug)
-    cohort, settings, drug = evaluation.cohort, evaluation.criteria, evaluation.study_drug
-    endpoints = evaluation.endpoints
-    analysis = analyse(cohort, endpoints, by=by, comparators=comparators)
-    out = Path(output)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    files = [write_endpoints(endpoints, out / "endpoints.csv")]
+    out = check_output(output, [evaluation.cohort.folder], folder=True)
+    analysis = analyse(evaluation.cohort, evaluation.endpoints, by=by, comparators=comparators)
+    for path in _report_files(out, analysis):
+        check_output(path, [evaluation.cohort.folder])
+    files = [write_endpoints(evaluation.endpoints, out / "endpoints.csv")]
+    files += _write_tables(analysis, out / "tables")
+    files += _draw_figures(evaluation, analysis, out / "figures")
+    paragraph = documents.results_paragraph(analysis.summary, by, evaluation.study_drug)
+    summary = {
+        **analysis.summary,
+        "criteria": evaluation.criteria.name,
+        "study_drug": evaluation.study_drug,
+        "grouped_by": by,
+        "generated_by": f"itpcohort {__version__}",
+    }
+    page = _html(evaluation, analysis, paragraph, out / "figures")
+    files += [
+        write_text(out / "results.txt", paragraph + "\n"),
+        write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
+        write_text(out / "report.html", page),
+    ]
+    return Report(out, out / "report.html", out / "summary.json", summary, paragraph, files)
+
+
+def _report_files(out: Path, analysis: Analysis) -> list[Path]:
+    """Every file the report writes, known before any is written."""
+    names = ["endpoints.csv", "results.txt", "summary.json", "report.html"]
+    names += [f"tables/{t}.{ext}" for t in analysis.tables for ext in ("csv", "docx")]
+    names += [f"figures/{f}.{ext}" for f in FIGURES for ext in ("png", "svg")]
+    return [out / name for name in names]
+
+
+def _write_tables(analysis: Analysis, folder: Path) -> list[Path]:
+    files = []
     for name, frame in analysis.tables.items():
         title = documents.TITLES[name]
-        files.append(documents.write_csv(frame, out / "tables" / f"{name}.csv"))
-        files.append(documents.write_docx(frame, title, out / "tables" / f"{name}.docx"))
+        files.append(documents.write_csv(frame, folder / f"{name}.csv"))
+        files.append(documents.write_docx(frame, title, folder / f"{name}.docx"))
+    return files
+
+
+def _draw_figures(evaluation: Evaluation, analysis: Analysis, folder: Path) -> list[Path]:
+    cohort, endpoints = evaluation.cohort, evaluation.endpoints
     labs = cohort.labs
     made = {
         "figure1": figures.figure1(endpoints, labs),
@@ -69,30 +107,15 @@ def write_report(
             cohort.treatments,
             cohort.bleeding,
             cohort.adverse_events,
-            drug,
+            evaluation.study_drug,
             follow_up=cohort.patients.set_index("patient_id")["followup_end_date"],
         ),
         "trajectories": figures.trajectories(labs, endpoints),
     }
+    files: list[Path] = []
     for name, fig in made.items():
-        files += figures.save(fig, out / "figures", name)
-    paragraph = documents.results_paragraph(analysis.summary, by, drug)
-    (out / "results.txt").write_text(paragraph + "\n", encoding="utf-8")
-    summary = {
-        **analysis.summary,
-        "criteria": settings.name,
-        "study_drug": drug,
-        "grouped_by": by,
-        "generated_by": f"itpcohort {__version__}",
-    }
-    summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    html_path = out / "report.html"
-    html_path.write_text(
-        _html(cohort, analysis, paragraph, settings, drug, out / "figures"), encoding="utf-8"
-    )
-    files += [summary_path, html_path, out / "results.txt"]
-    return Report(out, html_path, summary_path, summary, paragraph, files)
+        files += figures.save(fig, folder, name)
+    return files
 
 
 def _img(path: Path, alt: str) -> str:
@@ -113,14 +136,8 @@ CAPTIONS = {
 }
 
 
-def _html(
-    cohort: Cohort,
-    analysis: Analysis,
-    paragraph: str,
-    criteria: Criteria,
-    drug: str,
-    figure_dir: Path,
-) -> str:
+def _html(evaluation: Evaluation, analysis: Analysis, paragraph: str, figure_dir: Path) -> str:
+    cohort, criteria, drug = evaluation.cohort, evaluation.criteria, evaluation.study_drug
     tables = "\n".join(
         f'<section class="table" id="table-{name}">'
         f"{documents.table_html(frame, documents.TITLES[name])}</section>"

@@ -10,6 +10,8 @@ from docx import Document
 from docx.shared import Pt
 from great_tables import GT
 
+from itpcohort import outputs
+
 TITLES = {
     "flow": "Patient flow",
     "baseline": "Baseline characteristics",
@@ -25,15 +27,15 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
+    """A table as CSV, spreadsheet-safe and atomic (:mod:`itpcohort.outputs`)."""
+    return outputs.write_csv(frame, path)
 
 
 def write_docx(frame: pd.DataFrame, title: str, path: Path, note: str = "") -> Path:
     """One table in a Word document, ready to paste into a manuscript."""
     doc = Document()
     doc.add_heading(title, level=2)
-    shown = _display(frame)
+    shown = outputs.safe_frame(_display(frame))
     table = doc.add_table(rows=1, cols=len(shown.columns))
     table.style = "Light Grid Accent 1"
     for cell, name in zip(table.rows[0].cells, shown.columns, strict=True):
@@ -49,7 +51,8 @@ def write_docx(frame: pd.DataFrame, title: str, path: Path, note: str = "") -> P
                     run.font.size = Pt(9)
     if note:
         doc.add_paragraph(note).runs[0].font.size = Pt(8)
-    doc.save(str(path))
+    with outputs.atomic_path(path) as temporary:
+        doc.save(str(temporary))
     return path
 
 

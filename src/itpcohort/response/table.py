@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from itpcohort.errors import ItpCohortError
+from itpcohort.outputs import atomic_path, write_csv
 
 #: the per-patient endpoints table, in the spec's column order
 ENDPOINT_COLUMNS: tuple[str, ...] = (
@@ -89,16 +90,19 @@ def check_endpoints_path(path: str | Path) -> Path:
 
 
 def write_endpoints(endpoints: pd.DataFrame, path: str | Path) -> Path:
-    """Write the endpoints table as CSV (ISO dates, true/false, empty = missing) or Parquet."""
+    """Write the endpoints table as CSV (ISO dates, true/false, empty = missing) or Parquet.
+
+    Written atomically; in CSV a text cell a spreadsheet would run as a formula
+    is prefixed with ``'`` (:mod:`itpcohort.outputs`).
+    """
     target = check_endpoints_path(path)
-    suffix = target.suffix.lower()
-    if suffix == ".csv":
-        _csv_frame(endpoints).to_csv(target, index=False, na_rep="")
-    else:
-        table = pa.Table.from_pandas(endpoints, preserve_index=False)
-        table = table.set_column(0, "patient_id", table.column("patient_id").cast(pa.string()))
-        for col in DATE_COLUMNS:
-            i = table.schema.get_field_index(col)
-            table = table.set_column(i, col, table.column(col).cast(pa.date32()))
-        pq.write_table(table, target)
+    if target.suffix.lower() == ".csv":
+        return write_csv(_csv_frame(endpoints), target)  # spreadsheet-safe IDs
+    table = pa.Table.from_pandas(endpoints, preserve_index=False)
+    table = table.set_column(0, "patient_id", table.column("patient_id").cast(pa.string()))
+    for col in DATE_COLUMNS:
+        i = table.schema.get_field_index(col)
+        table = table.set_column(i, col, table.column(col).cast(pa.date32()))
+    with atomic_path(target) as temporary:
+        pq.write_table(table, temporary)
     return target
