@@ -41,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from itpcohort import outputs
 from itpcohort.cohort import Cohort, read_cohort
 from itpcohort.errors import ItpCohortError
 from itpcohort.pipeline import Evaluation, run
@@ -402,8 +403,7 @@ def xpt_problems(name: str, frame: pd.DataFrame) -> list[str]:
 
 def _write_csv(frame: pd.DataFrame, dates: list[str], path: Path) -> Path:
     csv = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
-    csv.to_csv(path, index=False)
-    return path
+    return outputs.write_csv(csv, path)  # spreadsheet-safe, atomic
 
 
 def _write_parquet(frame: pd.DataFrame, dates: list[str], path: Path) -> Path:

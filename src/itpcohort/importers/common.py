@@ -27,6 +27,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from itpcohort import outputs
 from itpcohort.errors import ItpCohortError
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:[T ].*)?$")
@@ -119,6 +120,17 @@ class Reconciliation:
                 raise AssertionError(
                     f"{s.source}: {s.read} rows read but {s.accounted} accounted for"
                 )
+
+    def write(self, out: Path) -> None:
+        """reconciliation.csv, and imputed_dates.csv and import_warnings.csv where there are
+        any, into ``out``: spreadsheet-safe and atomic (:mod:`itpcohort.outputs`)."""
+        self.check()
+        outputs.write_csv(self.frame(), out / "reconciliation.csv")
+        if self.imputed:
+            outputs.write_csv(pd.DataFrame(self.imputed), out / "imputed_dates.csv")
+        (out / "import_warnings.csv").unlink(missing_ok=True)
+        if self.warnings:
+            outputs.write_csv(pd.DataFrame(self.warnings), out / "import_warnings.csv")
 
     def frame(self) -> pd.DataFrame:
         rows = []
@@ -265,13 +277,7 @@ def write_cohort_folder(
         else:
             frame = frame.reindex(columns=columns)
         frame.to_csv(out / f"{name}.csv", index=False)
-    rec.check()
-    rec.frame().to_csv(out / "reconciliation.csv", index=False)
-    if rec.imputed:
-        pd.DataFrame(rec.imputed).to_csv(out / "imputed_dates.csv", index=False)
-    (out / "import_warnings.csv").unlink(missing_ok=True)
-    if rec.warnings:
-        pd.DataFrame(rec.warnings).to_csv(out / "import_warnings.csv", index=False)
+    rec.write(out)
     return out
 
 

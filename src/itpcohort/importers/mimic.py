@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from itpcohort.cohort.cells import literal
 from itpcohort.importers.common import MappingError, Reconciliation, merge_periods_sql
 
 RESCUE = ("methylprednisolone", "dexamethasone", "immune glob")
@@ -53,7 +54,8 @@ def import_mimic(
     for name, path in files.items():
         if path is not None:
             con.sql(
-                f"CREATE VIEW src_{name} AS SELECT * FROM read_csv('{path}', header = true, "
+                f"CREATE VIEW src_{name} AS SELECT * FROM read_csv({literal(str(path))}, "
+                "header = true, "
                 "sample_size = -1)"
             )
     rec = Reconciliation()
@@ -64,12 +66,9 @@ def import_mimic(
     if files["diagnoses_icd"] is not None:
         _import_diagnoses(con, rec)
     for t, cols in OUTPUT_COLUMNS.items():
-        con.sql(
-            f"COPY (SELECT {cols} FROM {t} ORDER BY ALL) TO '{out / (t + '.csv')}' "
-            "(HEADER, DELIMITER ',')"
-        )
-    rec.check()
-    rec.frame().to_csv(out / "reconciliation.csv", index=False)
+        # the relational API takes the path as a value (no SQL text to escape)
+        con.sql(f"SELECT {cols} FROM {t} ORDER BY ALL").write_csv(str(out / f"{t}.csv"))
+    rec.write(out)
     con.close()
     return rec
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from itpcohort.cohort.cells import literal
 from itpcohort.importers.common import MappingError, Reconciliation, merge_periods_sql
 
 PLATELET_CONCEPTS = (3024929, 3007461)
@@ -70,10 +71,10 @@ class _Duck:
         if attached:
             self.con.sql(f'CREATE VIEW {name} AS SELECT * FROM src."{attached}"')
         elif path is not None and path.suffix.lower() == ".parquet":
-            self.con.sql(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+            self.con.sql(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({literal(str(path))})")
         else:
             self.con.sql(
-                f"CREATE VIEW {name} AS SELECT * FROM read_csv('{path}', "
+                f"CREATE VIEW {name} AS SELECT * FROM read_csv({literal(str(path))}, "
                 "header = true, sample_size = -1)"
             )
 
@@ -84,7 +85,8 @@ class _Duck:
         return self.con.sql(select).fetchall()
 
     def write_csv(self, select: str, path: Path) -> None:
-        self.con.sql(f"COPY ({select}) TO '{path}' (HEADER, DELIMITER ',')")
+        # the relational API takes the path as a value (no SQL text to escape)
+        self.con.sql(select).write_csv(str(path))
 
     def close(self) -> None:
         self.con.close()
@@ -152,7 +154,7 @@ def _open(source: str, engine: str, master: str | None) -> tuple[_Duck | _Spark,
         if not Path(path).exists():
             raise MappingError(f"{source}: no such DuckDB file")
         duck = _Duck()
-        duck.con.sql(f"ATTACH '{path}' AS src (READ_ONLY)")
+        duck.con.sql(f"ATTACH {literal(path)} AS src (READ_ONLY)")
         names = {
             r[0].lower(): r[0]
             for r in duck.con.sql(
@@ -431,8 +433,7 @@ def import_omop(
     _count_unused(db, present, rec)
     for t, cols in OUTPUT_COLUMNS.items():
         db.write_csv(f"SELECT {cols} FROM {t} ORDER BY {cols}", out / f"{t}.csv")
-    rec.check()
-    rec.frame().to_csv(out / "reconciliation.csv", index=False)
+    rec.write(out)
     db.close()
     return rec
 
