@@ -33,9 +33,9 @@ line, column and patient.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from itpcohort import outputs
 from itpcohort.cohort import Cohort, read_cohort
+from itpcohort.engines import TABLES, open_engine
 from itpcohort.errors import ItpCohortError
 from itpcohort.pipeline import Evaluation, run
 from itpcohort.statistics.analysis import as_flag
@@ -351,20 +352,17 @@ def _datasets_or_refuse(
 def dates_beyond_pandas(cohort: Cohort) -> list[str]:
     """'file line N: column DATE (patient ID)' for each cohort date after 2262-04-11."""
     files = {s.table: s.file for s in cohort.report.summaries}
+    engine = open_engine(cohort)
     found = []
-    for table in ("patients", "treatments", "labs", "bleeding", "adverse_events"):
-        try:
-            columns = cohort.con.sql(f'DESCRIBE "{table}"').fetchall()
-        except duckdb.Error:
-            continue
-        for column in [c[0] for c in columns if c[1] == "DATE"]:
-            rows = cohort.con.sql(
-                f'SELECT _line, patient_id, "{column}" FROM "{table}" '
-                f"WHERE \"{column}\" > DATE '2262-04-11' ORDER BY _line"
-            ).fetchall()
+    for table in TABLES:
+        t = engine[table]
+        for column in [c for c, kind in t.schema().items() if kind.is_date()]:
+            late = t.filter(t[column] > dt.date(2262, 4, 11))
+            rows = engine.backend.to_pyarrow(late.select("_line", "patient_id", column))
             found += [
-                f"{files.get(table) or table} line {line}: {column} {date} (patient {pid})"
-                for line, pid, date in rows
+                f"{files.get(table) or table} line {r['_line']}: {column} {r[column]} "
+                f"(patient {r['patient_id']})"
+                for r in sorted(rows.to_pylist(), key=lambda r: r["_line"])
             ]
     return found
 
