@@ -1,6 +1,20 @@
 """Publication figures (matplotlib): the abstract's Figure 1, Kaplan-Meier curves,
 a swimmer plot and platelet trajectories. Each returns a Figure; ``save`` writes
-PNG and SVG."""
+PNG and SVG.
+
+Bounds, whatever the data:
+
+- a PNG is at most ``MAX_PIXELS`` (3000) pixels wide and high: ``save`` lowers
+  the resolution below 200 dpi when a figure would be larger;
+- the swimmer plot (one bar per patient) shows at most ``MAX_SWIMMER_PATIENTS``
+  (100) patients, the first by patient ID, and says so in the figure when
+  patients are left out;
+- a patient ID is shown with at most ``MAX_LABEL_CHARS`` (24) characters, a
+  longer one cut with an ellipsis.
+
+Empty inputs (no responder, no platelet count, no treated patient) give a
+figure that says "no data" where the curve or the bars would be.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +43,31 @@ plt.rcParams.update(
 )
 
 
+PNG_DPI = 200
+MAX_PIXELS = 3000
+MAX_SWIMMER_PATIENTS = 100
+MAX_LABEL_CHARS = 24
+
+
+def short_label(text: object, limit: int = MAX_LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis when cut."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def png_dpi(fig: plt.Figure, max_pixels: int = MAX_PIXELS) -> float:
+    """200 dpi, or less so that the saved (tight) PNG is at most ``max_pixels`` each way."""
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    pad = 2 * float(plt.rcParams["savefig.pad_inches"])
+    largest = max(box.width + pad, box.height + pad)
+    return min(float(PNG_DPI), (max_pixels - 2) / largest)
+
+
 def save(fig: plt.Figure, folder: Path, name: str) -> list[Path]:
-    """Write ``name``.png (200 dpi) and ``name``.svg; close the figure."""
+    """Write ``name``.png (200 dpi, less for a very large figure) and ``name``.svg; close it."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=200, bbox_inches="tight")
+    fig.savefig(paths[0], dpi=png_dpi(fig), bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return paths
@@ -77,8 +111,11 @@ def status_by_month(endpoints: pd.DataFrame, months: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+MIN_PATIENTS = 3
+
+
 def platelets_by_month(
-    labs: pd.DataFrame, endpoints: pd.DataFrame, months: int, min_patients: int = 3
+    labs: pd.DataFrame, endpoints: pd.DataFrame, months: int, min_patients: int = MIN_PATIENTS
 ) -> pd.DataFrame:
     """Mean platelet count and its standard error per month and best-response group.
 
@@ -122,7 +159,10 @@ def figure1(endpoints: pd.DataFrame, labs: pd.DataFrame, months: int = 24) -> pl
         ylim=(0, 100),
         title="A. Response category over follow-up",
     )
-    a.legend(frameon=False, fontsize=7, ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    if bottom.any():
+        a.legend(frameon=False, fontsize=7, ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    else:
+        _note(a, "No data: no patient on the study drug")
     for group in ("CR", "R", "NR"):
         g = means[means["best_response"] == group]
         if len(g):
@@ -136,6 +176,8 @@ def figure1(endpoints: pd.DataFrame, labs: pd.DataFrame, months: int = 24) -> pl
                 capsize=2,
                 label=f"best response {group}",
             )
+    if not b.get_legend_handles_labels()[0]:
+        _note(b, f"No data: no group with counts of {MIN_PATIENTS} patients in a month")
     b.axhline(100, color="grey", lw=0.6, ls="--")
     b.axhline(30, color="grey", lw=0.6, ls=":")
     b.set(
@@ -151,8 +193,10 @@ def figure1(endpoints: pd.DataFrame, labs: pd.DataFrame, months: int = 24) -> pl
 
 def km_figure(curve: KaplanMeier, *, invert: bool = False, xlabel: str = "Months") -> plt.Figure:
     """A Kaplan-Meier curve (as cumulative incidence when ``invert``) with numbers at risk."""
-    fig, ax = plt.subplots(figsize=(6, 4.2))
     fitter = curve.fitter
+    if fitter is None:
+        return no_data(curve.name.capitalize(), "No data: no patient to estimate this curve from")
+    fig, ax = plt.subplots(figsize=(6, 4.2))
     if invert:
         fitter.plot_cumulative_density(ax=ax, ci_show=True, color="#2166ac")
         ax.set_ylabel("Cumulative proportion responding")
@@ -170,6 +214,113 @@ def km_figure(curve: KaplanMeier, *, invert: bool = False, xlabel: str = "Months
     return fig
 
 
+def no_data(title: str, message: str, figsize: tuple[float, float] = (6, 3)) -> plt.Figure:
+    """A figure with a title and a message where the data would be."""
+    fig, ax = plt.subplots(figsize=figsize)
+    _say_no_data(ax, message)
+    ax.set_title(title)
+    return fig
+
+
+def _say_no_data(ax: plt.Axes, message: str) -> None:
+    ax.set_axis_off()
+    _note(ax, message)
+
+
+def _note(ax: plt.Axes, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#555555")
+
+
+def _swimmer_legend() -> tuple[list[plt.Artist], list[str]]:
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color="#4393c3"),
+        plt.Rectangle((0, 0), 1, 1, color="#92c5de"),
+        plt.Rectangle((0, 0), 1, 1, color="#d9d9d9"),
+        plt.Line2D([], [], marker="^", color="#1b7837", ls="none"),
+        plt.Line2D([], [], marker="*", color="#00441b", ls="none"),
+        plt.Line2D([], [], marker="X", color="#b2182b", ls="none"),
+        plt.Line2D([], [], marker="o", color="red", ls="none"),
+        plt.Line2D([], [], marker="D", color="#762a83", ls="none"),
+    ]
+    labels = [
+        "full dose",
+        "taper",
+        "off treatment",
+        "response",
+        "CR",
+        "loss",
+        "bleeding (WHO >= 2)",
+        "side effect",
+    ]
+    return handles, labels
+
+
+ENDPOINT_MARKS = (
+    ("response_date", "^", "#1b7837"),
+    ("cr_date", "*", "#00441b"),
+    ("loss_date", "X", "#b2182b"),
+)
+
+
+def swimmer_patients(
+    endpoints: pd.DataFrame, limit: int = MAX_SWIMMER_PATIENTS
+) -> tuple[pd.DataFrame, int]:
+    """The treated patients drawn (the first ``limit`` by patient ID), in drawing order
+    (best response, then months on treatment); and how many treated patients there are."""
+    e = endpoints[endpoints["start_date"].notna()]
+    shown = e.sort_values("patient_id", kind="stable").head(limit).copy()
+    shown["months"] = shown["treatment_days"].astype(float) / DAYS_PER_MONTH
+    shown = shown.sort_values(["best_response", "months"]).reset_index(drop=True)
+    return shown, len(e)
+
+
+def _by_patient(frame: pd.DataFrame, ids: pd.Series) -> dict[object, pd.DataFrame]:
+    """The rows of ``frame`` per patient among ``ids``, grouped in one pass."""
+    rows = frame[frame["patient_id"].isin(set(ids))]
+    return {pid: group for pid, group in rows.groupby("patient_id", sort=False)}
+
+
+def _months(dates: pd.Series | list, start: pd.Timestamp) -> np.ndarray:
+    days = (pd.to_datetime(pd.Series(dates)) - start).dt.days.to_numpy(dtype=float)
+    return days / DAYS_PER_MONTH
+
+
+def _swimmer_row(
+    ax: plt.Axes,
+    y: int,
+    row: object,
+    periods: pd.DataFrame | None,
+    last_contact: object,
+    events: tuple[pd.DataFrame | None, pd.DataFrame | None],
+) -> None:
+    """One patient's bar (study-drug periods, then off treatment) and event markers."""
+    start = row.start_date  # type: ignore[attr-defined]
+    days_on = row.treatment_days  # type: ignore[attr-defined]
+    for p in () if periods is None else periods.itertuples():
+        s = (pd.Timestamp(p.start_date) - start).days / DAYS_PER_MONTH
+        stop = (pd.Timestamp(p.end_date) - start).days if pd.notna(p.end_date) else days_on
+        colour = "#4393c3" if p.phase == "full" else "#92c5de"
+        ax.barh(y, stop / DAYS_PER_MONTH - s, left=s, color=colour, height=0.7, lw=0)
+    end = row.end_date  # type: ignore[attr-defined]
+    if pd.notna(end) and last_contact is not None and pd.notna(last_contact):
+        off = (pd.Timestamp(last_contact) - end).days / DAYS_PER_MONTH
+        if off > 0:
+            left = days_on / DAYS_PER_MONTH
+            ax.barh(y, off, left=left, color="#d9d9d9", height=0.7, lw=0)
+    for col, marker, colour in ENDPOINT_MARKS:
+        value = getattr(row, col)
+        if pd.notna(value):
+            x = (value - start).days / DAYS_PER_MONTH
+            ax.plot(x, y, marker=marker, color=colour, ms=5, ls="none")
+    bleeds, aes = events
+    if bleeds is not None:
+        for x in _months(bleeds["date"], start):
+            ax.plot(x, y, "o", color="red", ms=3)
+    if aes is not None:
+        for x in _months(aes["onset_date"], start):
+            ax.plot(x, y, "D", color="#762a83", ms=3)
+
+
 def swimmer(
     endpoints: pd.DataFrame,
     treatments: pd.DataFrame,
@@ -182,90 +333,30 @@ def swimmer(
 
     ``follow_up`` maps patient_id to the last contact (``followup_end_date``);
     the time after the end of treatment up to it is drawn as "off treatment".
+    At most ``MAX_SWIMMER_PATIENTS`` patients are drawn (the first by patient
+    ID; the figure says so when others are left out).
     """
-    e = endpoints[endpoints["start_date"].notna()].copy()
-    e["months"] = e["treatment_days"].astype(float) / DAYS_PER_MONTH
-    e = e.sort_values(["best_response", "months"]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.12 * len(e) + 1)))
+    e, treated = swimmer_patients(endpoints)
+    title = "Treatment course per patient"
+    if e.empty:
+        return no_data(title, "No data: no patient started the study drug")
     study = treatments[(treatments["role"] == "study") & (treatments["drug"] == drug)]
+    periods = _by_patient(study, e["patient_id"])
+    bleeds = _by_patient(bleeding[bleeding["who_grade"] >= 2], e["patient_id"])
+    aes = _by_patient(adverse_events, e["patient_id"])
+    contacts = follow_up.to_dict() if follow_up is not None else {}
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.12 * len(e) + 1)))
     for y, row in enumerate(e.itertuples()):
-        start = row.start_date
-        for p in study[study["patient_id"] == row.patient_id].itertuples():
-            s = (pd.Timestamp(p.start_date) - start).days / DAYS_PER_MONTH
-            stop = (
-                (pd.Timestamp(p.end_date) - start).days
-                if pd.notna(p.end_date)
-                else row.treatment_days
-            )
-            colour = "#4393c3" if p.phase == "full" else "#92c5de"
-            ax.barh(y, stop / DAYS_PER_MONTH - s, left=s, color=colour, height=0.7, lw=0)
-        last = follow_up.get(row.patient_id) if follow_up is not None else None
-        if pd.notna(row.end_date) and last is not None and pd.notna(last):
-            off = (pd.Timestamp(last) - row.end_date).days / DAYS_PER_MONTH
-            if off > 0:
-                ax.barh(
-                    y,
-                    off,
-                    left=row.treatment_days / DAYS_PER_MONTH,
-                    color="#d9d9d9",
-                    height=0.7,
-                    lw=0,
-                )
-        marks = [
-            ("response_date", "^", "#1b7837"),
-            ("cr_date", "*", "#00441b"),
-            ("loss_date", "X", "#b2182b"),
-        ]
-        for col, marker, colour in marks:
-            value = getattr(row, col)
-            if pd.notna(value):
-                ax.plot(
-                    (value - start).days / DAYS_PER_MONTH,
-                    y,
-                    marker=marker,
-                    color=colour,
-                    ms=5,
-                    ls="none",
-                )
-        for date in bleeding.loc[
-            (bleeding["patient_id"] == row.patient_id) & (bleeding["who_grade"] >= 2), "date"
-        ]:
-            ax.plot((pd.Timestamp(date) - start).days / DAYS_PER_MONTH, y, "o", color="red", ms=3)
-        for date in adverse_events.loc[
-            adverse_events["patient_id"] == row.patient_id, "onset_date"
-        ]:
-            ax.plot(
-                (pd.Timestamp(date) - start).days / DAYS_PER_MONTH, y, "D", color="#762a83", ms=3
-            )
-    ax.set_yticks(range(len(e)), e["patient_id"], fontsize=5)
+        pid = row.patient_id
+        events = (bleeds.get(pid), aes.get(pid))
+        _swimmer_row(ax, y, row, periods.get(pid), contacts.get(pid), events)
+    ax.set_yticks(range(len(e)), [short_label(p) for p in e["patient_id"]], fontsize=5)
     ax.set_xlabel("Months after the start of treatment")
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, color="#4393c3"),
-        plt.Rectangle((0, 0), 1, 1, color="#92c5de"),
-        plt.Rectangle((0, 0), 1, 1, color="#d9d9d9"),
-        plt.Line2D([], [], marker="^", color="#1b7837", ls="none"),
-        plt.Line2D([], [], marker="*", color="#00441b", ls="none"),
-        plt.Line2D([], [], marker="X", color="#b2182b", ls="none"),
-        plt.Line2D([], [], marker="o", color="red", ls="none"),
-        plt.Line2D([], [], marker="D", color="#762a83", ls="none"),
-    ]
-    ax.legend(
-        handles,
-        [
-            "full dose",
-            "taper",
-            "off treatment",
-            "response",
-            "CR",
-            "loss",
-            "bleeding (WHO >= 2)",
-            "side effect",
-        ],
-        frameon=False,
-        fontsize=6,
-        loc="lower right",
-    )
-    ax.set_title("Treatment course per patient")
+    handles, labels = _swimmer_legend()
+    ax.legend(handles, labels, frameon=False, fontsize=6, loc="lower right")
+    if treated > len(e):
+        title += f" (the first {len(e)} of {treated} patients by patient ID)"
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
@@ -293,5 +384,8 @@ def trajectories(labs: pd.DataFrame, endpoints: pd.DataFrame) -> plt.Figure:
         ax.axhline(30, color="grey", lw=0.6, ls=":")
         ax.set(title=f"Best response {group}", xlabel="Months")
     axes[0][0].set_ylabel("Platelets, x10^9/L")
+    if not groups:
+        _say_no_data(axes[0][0], "No data: no platelet count of a treated patient")
+        axes[0][0].set_title("Platelet counts per patient")
     fig.tight_layout()
     return fig

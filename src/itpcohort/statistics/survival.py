@@ -4,6 +4,10 @@ Time to response: responders are events at ``days_to_response``; the other
 treated patients are censored at ``treatment_days`` (time on the study drug).
 Duration of response: responders, events when the loss fell under treatment,
 censored as rule 9 of ``shared/spec/response-criteria.md`` says.
+
+A curve with no patient (no treated patient, or no responder for the duration
+of response) is an empty curve: n = 0, no fitter, no median; figures draw it as
+"no data".
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from itpcohort.statistics.descriptive import DAYS_PER_MONTH
 
 @dataclass
 class KaplanMeier:
-    """One fitted curve: median with its 95% CI (months) and the fitter for plotting."""
+    """One fitted curve: median with its 95% CI (months) and the fitter for plotting.
+
+    ``fitter`` is None for an empty curve (no patient to estimate it from).
+    """
 
     name: str
-    fitter: KaplanMeierFitter
+    fitter: KaplanMeierFitter | None
     n: int
     events: int
     median_months: float | None
@@ -45,7 +52,12 @@ def _finite_months(value: float) -> float | None:
 
 
 def kaplan_meier(name: str, durations: pd.Series, events: pd.Series) -> KaplanMeier:
-    """Fit a Kaplan-Meier curve on day counts; medians are reported in months."""
+    """Fit a Kaplan-Meier curve on day counts; medians are reported in months.
+
+    With no durations the curve is empty (n = 0, no fitter, medians None).
+    """
+    if len(durations) == 0:
+        return KaplanMeier(name, None, 0, 0, None, None, None)
     fitter = KaplanMeierFitter(label=name)
     fitter.fit(durations.astype(float), event_observed=events.astype(bool))
     ci = median_survival_times(fitter.confidence_interval_)
