@@ -408,8 +408,11 @@ def test_a_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
         b"patient_id,date,test,value,unit\nP1,2024-01-01,plaquettes \xe9,20,10^9/L\n"
     )
     problem = only(problems_of(folder))
-    assert (problem.file, problem.line) == ("labs.csv", None)
-    assert "not UTF-8" in problem.message
+    # "P1,2024-01-01,plaquettes " is 25 characters: the byte is the 26th, in column test
+    assert (problem.file, problem.line, problem.column) == ("labs.csv", 2, "test")
+    assert "byte 0xE9 at character 26 of the line is not UTF-8" in problem.message
+    assert "Latin-1/Windows-1252 text, where it is 'é'" in problem.message
+    assert "save the file as UTF-8" in problem.message
 
 
 def test_a_broken_excel_or_parquet_file_is_one_problem(tmp_path: Path) -> None:

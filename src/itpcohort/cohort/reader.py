@@ -8,6 +8,7 @@ line and column. The clean tables (``patients``, ``treatments``, ``labs``,
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import zipfile
 from collections import Counter
@@ -18,17 +19,33 @@ import duckdb
 import pandas as pd
 
 from itpcohort.cohort import units
-from itpcohort.cohort.cells import quote, raw_text, typed_expr, unparseable_message
-from itpcohort.cohort.problems import Problem, TableSummary, ValidationReport
-from itpcohort.cohort.schema import TABLES, ColumnSpec, TableSpec
+from itpcohort.cohort.cells import (
+    literal,
+    quote,
+    raw_text,
+    shown,
+    typed_expr,
+    unparseable_message,
+)
+from itpcohort.cohort.problems import (
+    KIND_PATTERN,
+    MAX_PER_KIND,
+    Problem,
+    TableSummary,
+    ValidationReport,
+    cap_repeats,
+    clip,
+    escape,
+    kind_of,
+    more_like,
+)
+from itpcohort.cohort.schema import EARLIEST_PLAUSIBLE_DATE, TABLES, ColumnSpec, TableSpec
 from itpcohort.cohort.sources import Source, find_table_file, load_source
 from itpcohort.errors import CohortDataError, ItpCohortError
 
-#: at most this many problems of one check are listed; the rest are counted
-MAX_LISTED = 1000
-
 SET_ASIDE_ERROR = "has an error (see problems)"
 SET_ASIDE_EXCLUDED = "patient excluded (screened, not enrolled)"
+SET_ASIDE_NO_PATIENTS = "patients table missing or unusable (see problems)"
 #: columns the reader adds: the source line, the engines' integer key, and (patients)
 #: whether the patient is enrolled (see :data:`EXCLUDED_SQL`)
 INTERNAL_COLUMNS = ("_line", "_pid", "_enrolled")
@@ -127,12 +144,17 @@ def validate_cohort(
     if not path.is_dir():
         problem = Problem(str(path), None, None, "no such folder: give the cohort folder's path")
         return ValidationReport(str(path), [problem], []), None
+    try:
+        sorted(path.iterdir())
+    except OSError as exc:
+        problem = Problem(str(path), None, None, f"cannot list the folder ({exc.strerror})")
+        return ValidationReport(str(path), [problem], []), None
     con = _connect(memory_limit)
     problems: list[Problem] = []
     summaries: list[TableSummary] = []
     sources: dict[str, Source | None] = {}
     for spec in TABLES:
-        file, found = find_table_file(path, spec.name)
+        file, found = find_table_file(path, spec.name, spec.required)
         problems += found
         if file is None:
             if spec.required and not found:
@@ -149,8 +171,9 @@ def validate_cohort(
             continue
         try:
             source = load_source(con, file, spec.name)
-        except (duckdb.Error, OSError, ValueError, zipfile.BadZipFile) as exc:
-            problems.append(Problem(file.name, None, None, f"cannot read the file: {exc}"))
+        except (duckdb.Error, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            problems.append(Problem(file.name, None, None, f"cannot read the file: {why}"))
             sources[spec.name] = None
             continue
         problems += source.problems
@@ -159,7 +182,8 @@ def validate_cohort(
     for spec in TABLES:
         summaries.append(checker.type_table(spec, sources[spec.name]))
     checker.cross_checks(summaries)
-    report = ValidationReport(str(path), sorted(problems, key=_problem_order), summaries)
+    listed = cap_repeats(problems)
+    report = ValidationReport(str(path), sorted(listed, key=_problem_order), summaries)
     if not report.ok:
         con.close()
         return report, None
@@ -183,8 +207,10 @@ def _connect(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     # every table carries its source line in _line and every output is ordered
     # explicitly, so DuckDB may stream without keeping insertion order (faster, leaner)
     con.sql("SET preserve_insertion_order = false")
+    # dates from time-zoned timestamps must not depend on the machine's zone
+    con.sql("SET TimeZone = 'UTC'")
     spill = Path(tempfile.gettempdir()) / "itpcohort-duckdb"
-    con.sql(f"SET temp_directory = '{spill.as_posix()}'")
+    con.sql(f"SET temp_directory = {literal(spill.as_posix())}")
     if memory_limit is not None:
         try:
             con.sql(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
@@ -210,6 +236,8 @@ class _Checker:
         self.problems = problems
         self.files: dict[str, str] = {}
         self.usable: dict[str, bool] = {}
+        #: columns of each table that the format does not list (kept as they are)
+        self.extras: dict[str, list[str]] = {}
 
     # -- collecting ---------------------------------------------------------
     def collect(
@@ -217,29 +245,38 @@ class _Checker:
     ) -> int:
         """Run ``sql`` (rows: _line, column, message); list them; return how many.
 
+        At most :data:`MAX_PER_KIND` of one kind (column, message with its values
+        blanked) are listed, and one more problem says how many others there are.
         Rows with an error are set aside: ``row_local`` errors are those in the
         typed table's ``_errors``; others are remembered in ``bad_lines``.
         """
         file = self.files[table]
-        total = self.con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+        con = self.con
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE found AS SELECT _line, col, msg, "
+            f"regexp_replace(msg, {literal(KIND_PATTERN)}, '?', 'g') AS kind "
+            f"FROM ({sql}) q(_line, col, msg)"
+        )
+        total = con.sql("SELECT count(*) FROM found").fetchall()[0][0]
         if not total:
             return 0
-        rows = self.con.sql(f"SELECT * FROM ({sql}) ORDER BY 1, 2 LIMIT {MAX_LISTED}").fetchall()
-        for line, column, message in rows:
-            self.problems.append(Problem(file, line, column, message, severity))  # type: ignore[arg-type]
-        if total > len(rows):
-            self.problems.append(
-                Problem(
-                    file,
-                    None,
-                    None,
-                    f"{total - len(rows)} more problems like the ones above are not listed",
-                    severity,  # type: ignore[arg-type]
-                )
-            )
+        rows = con.sql(
+            "SELECT _line, col, msg, n FROM (SELECT *, row_number() OVER (PARTITION BY col, "
+            "kind ORDER BY _line NULLS FIRST, msg) AS rn, count(*) OVER (PARTITION BY col, "
+            f"kind) AS n FROM found) WHERE rn <= {MAX_PER_KIND} ORDER BY _line NULLS FIRST, "
+            "col, rn"
+        ).fetchall()
+        last: dict[tuple[str, str], tuple[Problem, int]] = {}
+        for line, column, message, n in rows:
+            problem = Problem(file, line, column, message, severity)  # type: ignore[arg-type]
+            self.problems.append(problem)
+            last[(column, kind_of(message))] = (problem, n)
+        for problem, n in last.values():
+            if n > MAX_PER_KIND:
+                self.problems.append(more_like(problem, n - MAX_PER_KIND))
         if severity == "error" and not row_local:
-            self.con.sql(
-                f"INSERT INTO bad_lines SELECT DISTINCT '{table}', _line FROM ({sql}) "
+            con.sql(
+                f"INSERT INTO bad_lines SELECT DISTINCT '{table}', _line FROM found "
                 "WHERE _line IS NOT NULL"
             )
         return total
@@ -247,7 +284,18 @@ class _Checker:
     # -- one table ----------------------------------------------------------
     def type_table(self, spec: TableSpec, source: Source | None) -> TableSummary:
         """Type one table (patients first: the others are keyed on it)."""
-        summary = self._type_table(spec, source)
+        try:
+            summary = self._type_table(spec, source)
+        except duckdb.Error as exc:  # a safety net: a type DuckDB cannot handle, say
+            self.problems.append(
+                Problem(self.files[spec.name], None, None, f"cannot check this table: {exc}")
+            )
+            self.usable[spec.name] = False
+            self._create_empty(spec)
+            summary = _read_summary(self.con, spec, source)
+            summary.set_aside["table cannot be checked (see problems)"] += (
+                summary.read - summary.set_aside.total()
+            )
         if spec.name == "patients":
             self._patient_keys()
         return summary
@@ -294,12 +342,14 @@ class _Checker:
             if col.name not in source.columns:
                 select.append(f"CAST(NULL AS {_sql_type(col.kind)}) AS {quote(col.name)}")
                 continue
-            expr, can_fail = typed_expr(col, source.columns[col.name])
+            expr, can_fail = typed_expr(col, source.columns[col.name], source.zones.get(col.name))
             select.append(f"{expr} AS {quote(col.name)}")
             checks += _cell_checks(col, expr, can_fail)
-        extra = [c for c in source.columns if c not in {s.name for s in spec.columns}]
-        if spec.keeps_extra:
-            select += [quote(c) for c in extra]
+        # columns the format does not list are kept as they are, in every table
+        self.extras[spec.name] = [
+            c for c in source.columns if c not in {s.name for s in spec.columns}
+        ]
+        select += [quote(c) for c in self.extras[spec.name]]
         for severity in ("error", "warning"):
             select.append(f"{_issues_sql([c for c in checks if c[3] == severity])} AS _{severity}s")
         return f"SELECT {', '.join(select)} FROM {source.relation}"
@@ -344,12 +394,13 @@ class _Checker:
         A row whose patient is not in ``patients`` gets an error; labs rows also get
         their unit resolved (value in the canonical unit; an unknown unit is an error).
         """
+        # without a usable patients table, that table's own problem says it all, once
         errors = _with_issue(
             "t._errors",
-            "t.patient_id IS NOT NULL AND p._pid IS NULL",
+            f"t.patient_id IS NOT NULL AND p._pid IS NULL AND {self.usable['patients']}",
             "patient_id",
-            "'patient ''' || t.patient_id || ''' is not in patients: add the patient or fix "
-            "the ID'",
+            f"'patient ''' || {shown('t.patient_id')} || ''' is not in patients: add the "
+            f"patient or fix the ID' || {self._id_hint()}",
         )
         select = [
             "p._pid",
@@ -364,8 +415,8 @@ class _Checker:
                 errors,
                 "u.known_test AND u.factor IS NULL",
                 "unit",
-                "'unknown unit ''' || t.unit || ''' for ' || u.test || ': use one of ' "
-                "|| u.allowed",
+                f"'unknown unit ''' || {shown('t.unit')} || ''' for ' || u.test || "
+                "': use one of ' || u.allowed",
             )
             # known tests in their canonical unit; unknown tests kept as they came. The
             # test and unit are kept as the key _unit of their lab_units row (not as text
@@ -379,6 +430,28 @@ class _Checker:
         return (
             f"SELECT t.* EXCLUDE ({', '.join(replaced)}), {', '.join(select)}, "
             f"{errors} AS _errors FROM ({typed}) t {joins}"
+        )
+
+    def _id_hint(self) -> str:
+        """SQL: a hint for an ID not in patients when one side writes IDs like ``4.0``."""
+        decimal_id = self.con.sql(
+            "SELECT min(patient_id) FROM patients_ok "
+            f"WHERE regexp_full_match(patient_id, {literal(_DECIMAL_ID)})"
+        ).fetchall()[0][0]
+        reverse = (
+            literal(
+                f" (patients writes IDs as decimal numbers, e.g. '{clip(decimal_id, 20)}': "
+                "write IDs the same way, as text, in every table)"
+            )
+            if decimal_id is not None
+            else "''"
+        )
+        return (
+            f"CASE WHEN regexp_full_match(t.patient_id, {literal(_DECIMAL_ID)}) THEN "
+            "' (written as a decimal number: patients may have it as ''' || "
+            f"regexp_replace(t.patient_id, {literal(_DECIMAL_SUFFIX)}, '') || '''; write IDs the "
+            "same way, as text, in every table)' "
+            f"WHEN regexp_full_match(t.patient_id, '[+-]?[0-9]+') THEN {reverse} ELSE '' END"
         )
 
     def _patient_keys(self) -> None:
@@ -417,8 +490,8 @@ class _Checker:
         if self.usable["patients"]:
             self.collect(
                 "patients",
-                "SELECT _line, 'patient_id', 'duplicate patient_id ''' || patient_id || "
-                "''' (first on line ' || first_line || '): IDs must be unique' FROM ("
+                f"SELECT _line, 'patient_id', 'duplicate patient_id ''' || {shown('patient_id')} "
+                "|| ''' (first on line ' || first_line || '): IDs must be unique' FROM ("
                 "SELECT _line, patient_id, min(_line) OVER (PARTITION BY patient_id) AS first_line "
                 "FROM typed_patients WHERE patient_id IS NOT NULL) WHERE _line > first_line",
             )
@@ -437,6 +510,10 @@ class _Checker:
                 "|| onset_date FROM typed_adverse_events WHERE end_date < onset_date",
             )
         self._build_clean_tables(by_name)
+        if self.usable["treatments"]:
+            self._study_drug_warnings()
+        if self.usable["labs"]:
+            self._lab_warnings(by_name["labs"])
 
     def _treatment_checks(self) -> None:
         self.collect(
@@ -446,8 +523,8 @@ class _Checker:
         )
         self.collect(
             "treatments",
-            "SELECT _line, 'start_date', 'this period of ' || drug || ' starts ' || start_date "
-            "|| ', before the earlier period (line ' || prev_line || ') ends' || "
+            f"SELECT _line, 'start_date', 'this period of ' || {shown('drug')} || ' starts ' "
+            "|| start_date || ', before the earlier period (line ' || prev_line || ') ends' || "
             "coalesce(' on ' || prev_end, ' (ongoing)') || ': periods of one drug must not "
             "overlap' FROM (SELECT _line, drug, start_date, "
             "lag(end_date) OVER w AS prev_end, lag(_line) OVER w AS prev_line, "
@@ -458,7 +535,7 @@ class _Checker:
         )
         self.collect(
             "patients",
-            "SELECT p._line, 'patient_id', 'enrolled patient ''' || p.patient_id || "
+            f"SELECT p._line, 'patient_id', 'enrolled patient ''' || {shown('p.patient_id')} || "
             "''' has no study drug in treatments' FROM typed_patients p "
             f"WHERE p.patient_id IS NOT NULL AND NOT ({EXCLUDED_SQL}) "
             "AND NOT EXISTS "
@@ -466,6 +543,29 @@ class _Checker:
             "AND coalesce(lower(t.role), 'study') = 'study')",
             severity="warning",
         )
+
+    def _study_drug_warnings(self) -> None:
+        """A warning for each study drug after the first (by line): evaluate needs one."""
+        drugs = self.con.sql(
+            "SELECT drug, count(*), list(_line ORDER BY _line)[1:5] AS lines FROM treatments "
+            "WHERE role = 'study' GROUP BY drug ORDER BY min(_line)"
+        ).fetchall()
+        if len(drugs) < 2:
+            return
+        first, _, first_lines = drugs[0]
+        for drug, n, lines in drugs[1:]:
+            self.problems.append(
+                Problem(
+                    self.files["treatments"],
+                    lines[0],
+                    "drug",
+                    f"a second study drug: '{clip(drug)}' on {_lines(lines, n)}, besides "
+                    f"'{clip(first)}' (from line {first_lines[0]}): evaluate needs one study "
+                    "drug; name it with --study-drug, or give the other drug's rows the role "
+                    "concomitant or rescue",
+                    "warning",
+                )
+            )
 
     def _lab_units(self, source: Source) -> None:
         """Each distinct (test, unit) pair of the source, resolved once (not once per row)."""
@@ -490,8 +590,10 @@ class _Checker:
             f"{_unit_key_sql('d.unit')} WHERE d.test IS NOT NULL AND d.unit IS NOT NULL"
         )
 
-    def _lab_warnings(self) -> None:
-        """Warnings on the clean labs: a count above 2000, a date long before enrolment."""
+    def _lab_warnings(self, summary: TableSummary) -> None:
+        """Warnings on the clean labs: a count above 2000, a date long before enrolment,
+        no platelet counts at all, a test named like platelets that is not ``platelets``.
+        """
         self.collect(
             "labs",
             "SELECT _line, 'value', 'platelet count ' || value || ' x10^9/L is above 2000: "
@@ -506,16 +608,44 @@ class _Checker:
             "AND l.date < l._enrolled - INTERVAL 1 YEAR",
             severity="warning",
         )
+        self.collect(
+            "labs",
+            "SELECT min(t._line), 'test', 'test ''' || "
+            f"{shown('u.test_raw')} || ''' (' || count(*) || CASE WHEN count(*) = 1 THEN ' row' "
+            "ELSE ' rows' END || ') is not a known test name "
+            "(kept, not used): if it is the platelet count, write it as ''platelets''' "
+            "FROM typed_labs t JOIN (SELECT * FROM lab_units WHERE NOT known_test AND "
+            f"regexp_matches(regexp_replace(test, '[^a-z]', '', 'g'), {literal(_PLATELET_LIKE)})"
+            ") u USING (_unit) GROUP BY u.test_raw",
+            severity="warning",
+        )
+        if not self.con.sql("SELECT count(*) FROM labs WHERE test = 'platelets'").fetchall()[0][0]:
+            what = "has no rows" if summary.read == 0 else "has no usable platelet counts"
+            self.problems.append(
+                Problem(
+                    self.files["labs"],
+                    None,
+                    "test",
+                    f"labs {what} (test 'platelets'): every enrolled patient will be NE "
+                    "(not evaluable)",
+                    "warning",
+                )
+            )
 
     def _build_clean_tables(self, by_name: dict[str, TableSummary]) -> None:
         """The clean tables: views of the typed rows without errors, of enrolled patients.
 
         ``patients`` keeps every row without errors (excluded patients feed the
         flow counts); the other tables keep the rows of enrolled patients. Views,
-        not copies: a million patients' labs are not held twice.
+        not copies: a million patients' labs are not held twice. Columns the
+        format does not list are kept, after the format's columns.
         """
         con = self.con
         kept = {table: self._kept_rows(table) for table in by_name}
+        extra = {
+            table: "".join(f", t.{quote(c)}" for c in self.extras.get(table, []))
+            for table in by_name
+        }
         con.sql(
             "CREATE OR REPLACE VIEW patients AS SELECT p._pid, t.* EXCLUDE (_bad, _warned), "
             "NOT p.is_excluded AS _enrolled "
@@ -526,52 +656,64 @@ class _Checker:
             "CREATE OR REPLACE VIEW treatments AS SELECT t._line, t._pid, t.patient_id, "
             "lower(t.drug) AS drug, coalesce(lower(t.role), 'study') AS role, t.start_date, "
             "t.end_date, coalesce(lower(t.phase), 'full') AS phase, t.daily_dose_mg, "
-            f"lower(t.stop_reason) AS stop_reason FROM {enrolled['treatments']}"
+            f"lower(t.stop_reason) AS stop_reason{extra['treatments']} "
+            f"FROM {enrolled['treatments']}"
         )
         # labs keep their test and unit by key (lab_units), and their patient ID by _pid:
         # labs_keyed is what the engines read (they need no text IDs, and DuckDB does
         # not drop an unused join to patients_ok); labs adds the text ID back
         con.sql(
             "CREATE OR REPLACE VIEW labs_keyed AS SELECT t._line, t._pid, t.date, u.test, t.value, "
-            f"u.unit FROM {kept['labs']} t LEFT JOIN lab_units u USING (_unit) "
+            f"u.unit{extra['labs']} FROM {kept['labs']} t LEFT JOIN lab_units u USING (_unit) "
             "WHERE NOT t._excluded"
         )
         con.sql(
-            "CREATE OR REPLACE VIEW labs AS SELECT k._line, k._pid, p.patient_id, k.date, k.test, "
-            "k.value, k.unit FROM labs_keyed k LEFT JOIN patients_ok p USING (_pid)"
+            "CREATE OR REPLACE VIEW labs AS SELECT k._line, k._pid, p.patient_id, k.* "
+            "EXCLUDE (_line, _pid) FROM labs_keyed k LEFT JOIN patients_ok p USING (_pid)"
         )
         con.sql(
             "CREATE OR REPLACE VIEW bleeding AS SELECT t._line, t._pid, t.patient_id, t.date, "
-            f"t.who_grade, t.site FROM {enrolled['bleeding']}"
+            f"t.who_grade, t.site{extra['bleeding']} FROM {enrolled['bleeding']}"
         )
         con.sql(
             "CREATE OR REPLACE VIEW adverse_events AS SELECT t._line, t._pid, t.patient_id, "
-            "t.onset_date, t.term, t.grade, t.related, lower(t.action) AS action, t.end_date "
-            f"FROM {enrolled['adverse_events']}"
+            "t.onset_date, t.term, t.grade, t.related, lower(t.action) AS action, t.end_date"
+            f"{extra['adverse_events']} FROM {enrolled['adverse_events']}"
         )
-        if self.usable["labs"]:
-            self._lab_warnings()
         for table, summary in by_name.items():
-            if summary.file is None or not self.usable[table]:
-                continue
-            n_bad = con.sql(
-                f"SELECT count(*) FROM typed_{table} WHERE _bad OR _line IN "
-                f"(SELECT _line FROM bad_lines WHERE tbl = '{table}')"
-            ).fetchall()[0][0]
-            counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
-            if table == "patients":
-                excluded = "SELECT count(*) FROM patients WHERE NOT _enrolled"
-            else:
-                excluded = f"SELECT count(*) FROM {kept[table]} t WHERE t._excluded"
-            counts[SET_ASIDE_EXCLUDED] = con.sql(excluded).fetchall()[0][0]
-            if table == "labs":
-                known = ", ".join(f"'{t}'" for t in units.TESTS)
-                for test, n in con.sql(
-                    f"SELECT test, count(*) FROM labs WHERE test NOT IN ({known}) "
-                    "GROUP BY 1 ORDER BY 1"
-                ).fetchall():
-                    counts[f"unknown test '{test}' (kept, not used)"] = n
-            summary.set_aside.update({k: v for k, v in counts.items() if v})
+            if summary.file is not None and self.usable[table]:
+                summary.set_aside.update(self._set_aside(table, kept[table]))
+
+    def _set_aside(self, table: str, kept: str) -> Counter[str]:
+        """Rows of a usable table set aside (or kept but not used), by reason."""
+        con = self.con
+        n_bad = con.sql(
+            f"SELECT count(*) FROM typed_{table} WHERE _bad OR _line IN "
+            f"(SELECT _line FROM bad_lines WHERE tbl = '{table}')"
+        ).fetchall()[0][0]
+        counts: Counter[str] = Counter({SET_ASIDE_ERROR: n_bad})
+        if table == "patients":
+            excluded = "SELECT count(*) FROM patients WHERE NOT _enrolled"
+        elif not self.usable["patients"]:
+            counts[SET_ASIDE_NO_PATIENTS] = con.sql(f"SELECT count(*) FROM {kept}").fetchall()[0][0]
+            return +counts
+        else:
+            excluded = f"SELECT count(*) FROM {kept} t WHERE t._excluded"
+        counts[SET_ASIDE_EXCLUDED] = con.sql(excluded).fetchall()[0][0]
+        if table == "labs":
+            known = ", ".join(f"'{t}'" for t in units.TESTS)
+            tests = con.sql(
+                f"SELECT test, count(*) FROM labs WHERE test NOT IN ({known}) "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+            for test, n in tests[:MAX_PER_KIND]:
+                counts[f"unknown test '{escape(clip(test))}' (kept, not used)"] = n
+            if len(tests) > MAX_PER_KIND:
+                others = tests[MAX_PER_KIND:]
+                counts[f"{len(others)} other unknown tests (kept, not used)"] = sum(
+                    n for _, n in others
+                )
+        return +counts
 
     def _kept_rows(self, table: str) -> str:
         """SQL for the typed rows of ``table`` that have no error."""
@@ -595,8 +737,7 @@ def _read_summary(
     summary = TableSummary(spec.name, source.path.name)
     summary.read = con.sql(f"SELECT count(*) FROM {source.relation}").fetchall()[0][0]
     summary.read += source.unreadable_rows
-    if source.unreadable_rows:
-        summary.set_aside["unreadable line"] += source.unreadable_rows
+    summary.set_aside.update(source.set_aside)
     return summary
 
 
@@ -620,8 +761,12 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
     checks = []
     if col.required:
         checks.append((f"{raw} IS NULL", f"'missing value: {col.name} is required'", "error"))
+    elif col.blank_warning:
+        checks.append((f"{raw} IS NULL", literal(col.blank_warning), "warning"))
     if can_fail:
         checks.append((f"{raw} IS NOT NULL AND {value} IS NULL", unparseable_message(col), "error"))
+    if col.kind == "date":
+        checks.append(_date_range_check(value))
     if col.minimum is not None:
         hint = ": a count cannot be negative" if col.minimum == 0 else ""
         checks.append(
@@ -646,14 +791,36 @@ def _cell_checks(col: ColumnSpec, expr: str, can_fail: bool) -> list[tuple[str, 
         checks.append(
             (
                 f"lower({raw}) NOT IN ({allowed})",
-                f"'''' || {raw} || ''' is not one of: {listed}'",
+                f"'''' || {shown(raw)} || ''' is not one of: {listed}'",
                 "error" if col.choices_strict else "warning",
             )
         )
     return [(col.name, *check) for check in checks]
 
 
+def _date_range_check(value: str) -> tuple[str, str, str]:
+    """A warning for a date before 1900 or more than a year after today (a likely typo)."""
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        latest = today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + 1, day=28)
+    earliest = EARLIEST_PLAUSIBLE_DATE
+    return (
+        f"{value} < DATE '{earliest}' OR {value} > DATE '{latest.isoformat()}'",
+        f"'date ' || {value} || CASE WHEN {value} < DATE '{earliest}' THEN ' is before "
+        f"{earliest}' ELSE ' is more than a year after today ({today.isoformat()})' END "
+        "|| ': check the year'",
+        "warning",
+    )
+
+
 _ISSUES_TYPE = "STRUCT(col VARCHAR, msg VARCHAR)[]"
+#: a test name (letters only, lower case) that may mean the platelet count
+_PLATELET_LIKE = "^(plt|platelet|plaquette|thrombocyt|thrombozyt)"
+#: an ID written as a decimal number (``4.0``), and its decimal part
+_DECIMAL_ID = r"[+-]?[0-9]+\.0+"
+_DECIMAL_SUFFIX = r"\.0+$"
 
 #: text columns the typed table does not keep on every row (the clean view joins them back)
 _NOT_KEPT: dict[str, tuple[str, ...]] = {"labs": ("patient_id", "test", "unit")}
@@ -677,6 +844,13 @@ def _issues_sql(checks: list[tuple[str, str, str, str]]) -> str:
     )
     failed = " OR ".join(f"coalesce({cond}, FALSE)" for _, cond, _, _ in checks)
     return f"CASE WHEN {failed} THEN [{items}] END"
+
+
+def _lines(lines: list[int], n: int) -> str:
+    """``line 3`` or ``lines 3, 7, 9 (and 4 more)``."""
+    listed = ", ".join(str(x) for x in lines)
+    more = f" (and {n - len(lines)} more)" if n > len(lines) else ""
+    return f"line {listed}" if n == 1 else f"lines {listed}{more}"
 
 
 def _num(value: float | None) -> str:

@@ -7,6 +7,9 @@ from typing import Literal
 
 Kind = Literal["text", "date", "number", "integer", "boolean"]
 
+#: dates before this, or more than a year after today, are warnings (a likely typo)
+EARLIEST_PLAUSIBLE_DATE = "1900-01-01"
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -18,15 +21,18 @@ class ColumnSpec:
     choices: tuple[str, ...] | None = None
     #: an unknown choice is an error (True) or a warning (False)
     choices_strict: bool = True
+    #: a warning for an empty cell (in a column that is there) read as a default
+    blank_warning: str | None = None
 
 
 @dataclass(frozen=True)
 class TableSpec:
+    """One table of the format. Columns not listed are kept (in every table;
+    in ``patients`` they are the covariates the analysis can group by)."""
+
     name: str
     required: bool
     columns: tuple[ColumnSpec, ...]
-    #: columns not listed are kept (patients: covariates to group by)
-    keeps_extra: bool = False
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -37,7 +43,6 @@ C = ColumnSpec
 PATIENTS = TableSpec(
     "patients",
     required=True,
-    keeps_extra=True,
     columns=(
         C("patient_id", "text", required=True),
         C("enrollment_date", "date", required=True),
@@ -74,7 +79,13 @@ TREATMENTS = TableSpec(
     columns=(
         C("patient_id", "text", required=True),
         C("drug", "text", required=True),
-        C("role", "text", choices=ROLES),
+        C(
+            "role",
+            "text",
+            choices=ROLES,
+            blank_warning="role is empty: read as 'study' (the default); write study, "
+            "concomitant or rescue",
+        ),
         C("start_date", "date", required=True),
         C("end_date", "date"),
         C("phase", "text", choices=PHASES),
