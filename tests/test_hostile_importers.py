@@ -149,3 +149,53 @@ def test_sdtm_csv_not_utf8_names_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(MappingError, match=r"dm.csv: not UTF-8 text \(byte 0xfc"):
         import_sdtm(folder, tmp_path / "c")
+
+
+# -- OMOP and MIMIC-IV ---------------------------------------------------------------------
+
+
+def _omop(folder: Path, *, measurement_header: str, measured: str) -> Path:
+    folder.mkdir()
+    (folder / "person.csv").write_text("person_id,gender_concept_id,year_of_birth\n1,8532,1980\n")
+    (folder / "measurement.csv").write_text(
+        f"{measurement_header}\n1,3024929,{measured},50,10^9/L\n"
+    )
+    (folder / "drug_exposure.csv").write_text(
+        "person_id,drug_concept_id,drug_exposure_start_date,drug_exposure_end_date\n"
+        "1,19075601,2020-01-01,2020-02-01\n"
+    )
+    return folder
+
+
+MEASUREMENT = "person_id,measurement_concept_id,measurement_date,value_as_number,unit_source_value"
+
+
+def test_omop_table_without_a_needed_column_names_it(tmp_path: Path) -> None:
+    header = MEASUREMENT.replace("measurement_concept_id", "measurement_concept")
+    folder = _omop(tmp_path / "cdm", measurement_header=header, measured="2020-01-02")
+    code, output = _cli("import", "omop", "--source", str(folder), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "CDM table measurement has no column(s) measurement_concept_id" in output
+
+
+def test_omop_value_of_the_wrong_type_is_a_clear_error(tmp_path: Path) -> None:
+    folder = _omop(tmp_path / "cdm", measurement_header=MEASUREMENT, measured="2020-13-45")
+    code, output = _cli("import", "omop", "--source", str(folder), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "the CDM tables cannot be imported (Conversion Error" in output
+    ok = _omop(tmp_path / "ok", measurement_header=MEASUREMENT, measured="2020-01-02")
+    code, output = _cli("import", "omop", "--source", str(ok), "-o", str(tmp_path / "d"))
+    assert code == 0, output  # the same tables with a real date import
+
+
+def test_mimic_table_without_needed_columns_names_them(tmp_path: Path) -> None:
+    hosp = tmp_path / "mimic" / "hosp"
+    hosp.mkdir(parents=True)
+    (hosp / "patients.csv").write_text("subject_id,gender,anchor_age,dod\n1,F,40,\n")
+    (hosp / "prescriptions.csv").write_text(
+        "subject_id,drug,starttime,stoptime\n1,prednisone,2150-01-01 08:00,2150-01-10 08:00\n"
+    )
+    (hosp / "labevents.csv").write_text("subject_id,itemid\n1,51265\n")
+    code, output = _cli("import", "mimic", str(tmp_path / "mimic"), "-o", str(tmp_path / "c"))
+    assert code == 2
+    assert "labevents.csv: no column(s) charttime, valuenum, valueuom" in " ".join(output.split())

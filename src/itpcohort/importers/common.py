@@ -170,6 +170,12 @@ class Reconciliation:
                 console.print(f"  {w['where']}: {w['message']}", markup=False, highlight=False)
 
 
+def first_line(exc: Exception) -> str:
+    """The first line of an exception's message (DuckDB's run on with the query)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def complete_date(value: object, kind: Literal["start", "end"]) -> tuple[str | None, bool]:
     """An ISO date from a full or partial ISO 8601 value; (date, imputed?)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):

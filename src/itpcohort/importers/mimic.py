@@ -23,7 +23,12 @@ from pathlib import Path
 import duckdb
 
 from itpcohort.cohort.cells import literal
-from itpcohort.importers.common import MappingError, Reconciliation, merge_periods_sql
+from itpcohort.importers.common import (
+    MappingError,
+    Reconciliation,
+    first_line,
+    merge_periods_sql,
+)
 
 RESCUE = ("methylprednisolone", "dexamethasone", "immune glob")
 
@@ -36,6 +41,13 @@ SOURCES = ("patients", "labevents", "prescriptions", "diagnoses_icd")
 OPTIONAL = ("diagnoses_icd",)
 SLE_ICD = "(icd_version = 10 AND icd_code LIKE 'M32%') OR (icd_version = 9 AND icd_code = '7100')"
 APS_ICD = "(icd_version = 10 AND icd_code = 'D6861') OR (icd_version = 9 AND icd_code = '28981')"
+#: the columns the recipe reads, per hosp table
+COLUMNS = {
+    "patients": ("subject_id", "gender", "anchor_age", "dod"),
+    "labevents": ("subject_id", "itemid", "charttime", "valuenum", "valueuom"),
+    "prescriptions": ("subject_id", "drug", "starttime", "stoptime"),
+    "diagnoses_icd": ("subject_id", "icd_code", "icd_version"),
+}
 OUTPUT_COLUMNS = {
     "patients": "patient_id, enrollment_date, excluded, sex, age, sle, aps, followup_end_date",
     "treatments": "patient_id, drug, role, start_date, end_date, phase, daily_dose_mg, stop_reason",
@@ -51,26 +63,40 @@ def import_mimic(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    for name, path in files.items():
-        if path is not None:
-            con.sql(
-                f"CREATE VIEW src_{name} AS SELECT * FROM read_csv({literal(str(path))}, "
-                "header = true, "
-                "sample_size = -1)"
-            )
     rec = Reconciliation()
     drug = study_drug.lower().replace("'", "''")
-    _import_treatments(con, drug, rec)
-    _import_labs(con, rec)
-    _import_patients(con, drug, rec)
-    if files["diagnoses_icd"] is not None:
-        _import_diagnoses(con, rec)
-    for t, cols in OUTPUT_COLUMNS.items():
-        # the relational API takes the path as a value (no SQL text to escape)
-        con.sql(f"SELECT {cols} FROM {t} ORDER BY ALL").write_csv(str(out / f"{t}.csv"))
+    try:
+        _open_sources(con, files)
+        _import_treatments(con, drug, rec)
+        _import_labs(con, rec)
+        _import_patients(con, drug, rec)
+        if files["diagnoses_icd"] is not None:
+            _import_diagnoses(con, rec)
+        for t, cols in OUTPUT_COLUMNS.items():
+            # the relational API takes the path as a value (no SQL text to escape)
+            con.sql(f"SELECT {cols} FROM {t} ORDER BY ALL").write_csv(str(out / f"{t}.csv"))
+    except duckdb.Error as exc:  # a value of the wrong type, an unreadable CSV line
+        raise MappingError(
+            f"{folder}: the MIMIC-IV tables cannot be imported ({first_line(exc)})"
+        ) from None
     rec.write(out)
     con.close()
     return rec
+
+
+def _open_sources(con: duckdb.DuckDBPyConnection, files: dict[str, Path | None]) -> None:
+    """A view per source file; every column the recipe reads must be there."""
+    for name, path in files.items():
+        if path is None:
+            continue
+        con.sql(
+            f"CREATE VIEW src_{name} AS SELECT * FROM read_csv({literal(str(path))}, "
+            "header = true, sample_size = -1)"
+        )
+        have = {str(row[0]).lower() for row in con.sql(f"DESCRIBE src_{name}").fetchall()}
+        lacking = [c for c in COLUMNS[name] if c not in have]
+        if lacking:
+            raise MappingError(f"{path}: no column(s) {', '.join(lacking)} (MIMIC-IV hosp names)")
 
 
 def _source_files(root: Path) -> dict[str, Path | None]:

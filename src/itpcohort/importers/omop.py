@@ -36,7 +36,12 @@ from typing import Any
 import duckdb
 
 from itpcohort.cohort.cells import literal
-from itpcohort.importers.common import MappingError, Reconciliation, merge_periods_sql
+from itpcohort.importers.common import (
+    MappingError,
+    Reconciliation,
+    first_line,
+    merge_periods_sql,
+)
 
 PLATELET_CONCEPTS = (3024929, 3007461)
 RESCUE_NAMES = (
@@ -58,6 +63,31 @@ TABLES = (
     "concept_ancestor",
     "death",
 )
+#: the columns the import reads, per CDM table
+COLUMNS = {
+    "person": ("person_id", "gender_concept_id", "year_of_birth"),
+    "observation_period": (
+        "person_id",
+        "observation_period_start_date",
+        "observation_period_end_date",
+    ),
+    "measurement": (
+        "person_id",
+        "measurement_concept_id",
+        "measurement_date",
+        "value_as_number",
+        "unit_source_value",
+    ),
+    "drug_exposure": (
+        "person_id",
+        "drug_concept_id",
+        "drug_exposure_start_date",
+        "drug_exposure_end_date",
+    ),
+    "condition_occurrence": ("person_id", "condition_concept_id", "condition_start_date"),
+    "concept": ("concept_id", "concept_name"),
+    "concept_ancestor": ("ancestor_concept_id", "descendant_concept_id"),
+}
 KNOWN_PLATELET_UNITS = ("10^9/l", "x10^9/l", "10*9/l", "g/l", "10^3/ul", "10*3/ul", "k/ul", "/ul")
 
 
@@ -77,6 +107,9 @@ class _Duck:
                 f"CREATE VIEW {name} AS SELECT * FROM read_csv({literal(str(path))}, "
                 "header = true, sample_size = -1)"
             )
+
+    def columns(self, name: str) -> set[str]:
+        return {str(row[0]).lower() for row in self.con.sql(f"DESCRIBE {name}").fetchall()}
 
     def create(self, name: str, select: str) -> None:
         self.con.sql(f"CREATE TABLE {name} AS {select}")
@@ -117,6 +150,9 @@ class _Spark:
             else reader.option("header", True).option("inferSchema", True).csv(str(path))
         )
         frame.createOrReplaceTempView(name)
+
+    def columns(self, name: str) -> set[str]:
+        return {c.lower() for c in self.spark.table(name).columns}
 
     def create(self, name: str, select: str) -> None:
         frame = self.spark.sql(self._sql(select))
@@ -181,7 +217,25 @@ def _open(source: str, engine: str, master: str | None) -> tuple[_Duck | _Spark,
     missing = {"person", "measurement", "drug_exposure"} - present
     if missing:
         raise MappingError(f"{source}: CDM table(s) {', '.join(sorted(missing))} missing")
+    _check_columns(runner, present, source)
     return runner, present
+
+
+def _check_columns(runner: _Duck | _Spark, present: set[str], source: str) -> None:
+    """Every column the import reads is there (else the message names table and columns)."""
+    for table in sorted(present & set(COLUMNS)):
+        try:
+            have = runner.columns(table)
+        except duckdb.Error as exc:
+            raise MappingError(
+                f"{source}: CDM table {table} cannot be read ({first_line(exc)})"
+            ) from None
+        lacking = [c for c in COLUMNS[table] if c not in have]
+        if lacking:
+            raise MappingError(
+                f"{source}: CDM table {table} has no column(s) {', '.join(lacking)} "
+                "(OMOP CDM v5.3/v5.4 names)"
+            )
 
 
 def _copy_out_postgres(url: str) -> Path:
@@ -426,13 +480,18 @@ def import_omop(
     out.mkdir(parents=True, exist_ok=True)
     rec = Reconciliation()
     drug = _drug_sql(present, study_drug, study_drug_concept, rescue_names)
-    _import_treatments(db, drug, rec)
-    flags = _conditions(db, present, rec)
-    _import_patients(db, present, flags, drug.study_label, rec)
-    _import_labs(db, platelet_concepts, rec)
-    _count_unused(db, present, rec)
-    for t, cols in OUTPUT_COLUMNS.items():
-        db.write_csv(f"SELECT {cols} FROM {t} ORDER BY {cols}", out / f"{t}.csv")
+    try:
+        _import_treatments(db, drug, rec)
+        flags = _conditions(db, present, rec)
+        _import_patients(db, present, flags, drug.study_label, rec)
+        _import_labs(db, platelet_concepts, rec)
+        _count_unused(db, present, rec)
+        for t, cols in OUTPUT_COLUMNS.items():
+            db.write_csv(f"SELECT {cols} FROM {t} ORDER BY {cols}", out / f"{t}.csv")
+    except duckdb.Error as exc:  # a value of the wrong type, an unreadable CSV line
+        raise MappingError(
+            f"{source}: the CDM tables cannot be imported ({first_line(exc)})"
+        ) from None
     rec.write(out)
     db.close()
     return rec
