@@ -152,8 +152,8 @@ def _adrs(evaluation: Evaluation, study: str, usubjid: dict[str, str]) -> pd.Dat
             "PARAMCD": "OVR",
             "AVALC": level,
             "AVAL": level.map(BOR_N).astype(float),
-            "ADT": pd.to_datetime(days["date"]),
-            "ADY": (pd.to_datetime(days["date"]) - days["start_date"]).dt.days.astype(float),
+            "ADT": _seconds(days["date"]),
+            "ADY": (_seconds(days["date"]) - _seconds(days["start_date"])).dt.days.astype(float),
         }
     )
     rows = []
@@ -186,11 +186,9 @@ def _adrs(evaluation: Evaluation, study: str, usubjid: dict[str, str]) -> pd.Dat
         ]
     derived = pd.DataFrame(rows, columns=["SUBJID", "PARAMCD", "AVALC", "AVAL", "ADT"])
     derived["USUBJID"] = derived.pop("SUBJID").map(usubjid)
-    derived["ADT"] = pd.to_datetime(derived["ADT"])
-    start = e["start_date"].reindex([k for k in e.index])
-    derived["ADY"] = (
-        derived["ADT"] - derived["USUBJID"].map({usubjid[k]: v for k, v in start.items()})
-    ).dt.days.astype(float)
+    derived["ADT"] = _seconds(derived["ADT"])
+    start = _seconds(derived["USUBJID"].map({usubjid[k]: v for k, v in e["start_date"].items()}))
+    derived["ADY"] = (derived["ADT"] - start).dt.days.astype(float)
     out = pd.concat([ovr, derived], ignore_index=True)
     out.insert(0, "STUDYID", study)
     out["PARAM"] = out["PARAMCD"].map(PARAMS)
