@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.django_db
@@ -74,9 +73,9 @@ def test_sdtm_import_round_trip(tmp_path: Path) -> None:
 def test_values_as_entered_round_trip(tmp_path: Path) -> None:
     """Units other than the canonical one, /uL counts, yes/no words, Parquet, extra columns."""
     import pandas as pd
+    from tests.conftest import write_cohort
 
     from itpcohort.study.exchange import export_cohort, import_cohort
-    from tests.conftest import write_cohort
 
     folder = write_cohort(
         tmp_path / "in",
@@ -102,10 +101,11 @@ def test_values_as_entered_round_trip(tmp_path: Path) -> None:
 
 
 def test_import_refuses_an_invalid_folder_with_every_problem(tmp_path: Path) -> None:
+    from tests.conftest import write_cohort
+
     from itpcohort.errors import CohortDataError
     from itpcohort.study.exchange import import_cohort
     from itpcohort.study.models import Patient
-    from tests.conftest import write_cohort
 
     folder = write_cohort(
         tmp_path / "bad",
