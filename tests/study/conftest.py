@@ -54,14 +54,17 @@ def study(db: None) -> dict[str, object]:
         "admin": people.add_user("admin", "administrator", [], PASSWORD, by="test"),
         "coord_a": people.add_user("coord_a", "coordinator", ["SITE-A"], PASSWORD, by="test"),
         "coord_b": people.add_user("coord_b", "coordinator", ["SITE-B"], PASSWORD, by="test"),
-        "inv_a": people.add_user("inv_a", "investigator", ["SITE-A"], PASSWORD, by="test",
-                                 identity=True),
+        "inv_a": people.add_user(
+            "inv_a", "investigator", ["SITE-A"], PASSWORD, by="test", identity=True
+        ),
         "monitor": people.add_user("monitor", "monitor", [], PASSWORD, by="test"),
     }
-    pa = records.create(Patient, {"patient_id": "A-001", "site": a,
-                                  "enrollment_date": dt.date(2024, 1, 10)})
-    pb = records.create(Patient, {"patient_id": "B-001", "site": b,
-                                  "enrollment_date": dt.date(2024, 2, 1)})
+    pa = records.create(
+        Patient, {"patient_id": "A-001", "site": a, "enrollment_date": dt.date(2024, 1, 10)}
+    )
+    pb = records.create(
+        Patient, {"patient_id": "B-001", "site": b, "enrollment_date": dt.date(2024, 2, 1)}
+    )
     return {"site_a": a, "site_b": b, "patient_a": pa, "patient_b": pb, **users}
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.django_db
@@ -73,18 +74,20 @@ def test_sdtm_import_round_trip(tmp_path: Path) -> None:
 def test_values_as_entered_round_trip(tmp_path: Path) -> None:
     """Units other than the canonical one, /uL counts, yes/no words, Parquet, extra columns."""
     import pandas as pd
-    from tests.conftest import write_cohort
 
     from itpcohort.study.exchange import export_cohort, import_cohort
+    from tests.conftest import write_cohort
 
     folder = write_cohort(
         tmp_path / "in",
         patients=[("P1", "2024-01-01", "", ""), ("P2", "2024-01-02", "no consent", "")],
         treatments=[("P1", "Tacrolimus", "study", "2024-01-01", "", "full")],
-        labs=[("P1", "2024-01-01", "platelets", "15000", "/uL"),
-              ("P1", "2024-01-20", "hemoglobin", "9.5", "g/dL"),
-              ("P2", "2024-01-02", "platelets", "12", "K/uL"),
-              ("P1", "2024-01-21", "ferritin", "88", "ug/L")],
+        labs=[
+            ("P1", "2024-01-01", "platelets", "15000", "/uL"),
+            ("P1", "2024-01-20", "hemoglobin", "9.5", "g/dL"),
+            ("P2", "2024-01-02", "platelets", "12", "K/uL"),
+            ("P1", "2024-01-21", "ferritin", "88", "ug/L"),
+        ],
         bleeding=[("P1", "2024-01-05", "2")],
         adverse_events=[("P1", "2024-01-07", "Tremor <script>", "1")],
     )
@@ -101,11 +104,10 @@ def test_values_as_entered_round_trip(tmp_path: Path) -> None:
 
 
 def test_import_refuses_an_invalid_folder_with_every_problem(tmp_path: Path) -> None:
-    from tests.conftest import write_cohort
-
     from itpcohort.errors import CohortDataError
     from itpcohort.study.exchange import import_cohort
     from itpcohort.study.models import Patient
+    from tests.conftest import write_cohort
 
     folder = write_cohort(
         tmp_path / "bad",
@@ -150,31 +152,50 @@ def test_soft_deleted_records_are_not_exported(study: dict, tmp_path: Path) -> N
     from itpcohort.study.exchange import export_cohort
     from itpcohort.study.models import Lab
 
-    lab = records.create(Lab, {"patient": study["patient_a"], "date": dt.date(2024, 1, 10),
-                               "test": "platelets", "value": 20.0, "unit": "10^9/L"})
+    lab = records.create(
+        Lab,
+        {
+            "patient": study["patient_a"],
+            "date": dt.date(2024, 1, 10),
+            "test": "platelets",
+            "value": 20.0,
+            "unit": "10^9/L",
+        },
+    )
     records.soft_delete(lab, version=1, reason="entered for the wrong patient")
     assert export_cohort(tmp_path / "out")["labs"] == 0
     assert Lab.objects.filter(pk=lab.pk, deleted=True).exists()
 
 
-def test_cli_import_export_verify_on_the_embedded_server(demo_cohort: Path,
-                                                         tmp_path: Path) -> None:
+def test_cli_import_export_verify_on_the_embedded_server(demo_cohort: Path, tmp_path: Path) -> None:
     """The commands as a user runs them: a fresh data folder, its own embedded PostgreSQL."""
     data = tmp_path / "data"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in __import__("os").environ.items()
-               if not k.startswith(("ITPCOHORT_STUDY", "DJANGO_"))}
-        return subprocess.run([sys.executable, "-m", "itpcohort", *args, "--data", str(data)],
-                              capture_output=True, text=True, timeout=240, env=env)
+        env = {
+            k: v
+            for k, v in __import__("os").environ.items()
+            if not k.startswith(("ITPCOHORT_STUDY", "DJANGO_"))
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "itpcohort", *args, "--data", str(data)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+        )
 
     imported = run("study", "import", str(demo_cohort))
     assert imported.returncode == 0, imported.stderr
     assert "68 patients" in imported.stdout
     exported = run("study", "export", "--output", str(tmp_path / "out"))
     assert exported.returncode == 0, exported.stderr
-    valid = subprocess.run([sys.executable, "-m", "itpcohort", "validate", str(tmp_path / "out")],
-                           capture_output=True, text=True, timeout=120)
+    valid = subprocess.run(
+        [sys.executable, "-m", "itpcohort", "validate", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert valid.returncode == 0, valid.stdout
     verified = run("study", "verify-audit")
     assert verified.returncode == 0 and "verifies" in verified.stdout, verified.stdout

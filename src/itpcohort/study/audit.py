@@ -186,6 +186,7 @@ def event_model(model: type[models.Model]) -> type[pghistory.models.Event]:
 class Change:
     """One audited event of one record, with its changed values (old -> new)."""
 
+    patient: str
     record: str
     when: Any
     action: str
@@ -213,7 +214,9 @@ def record_history(model: type[models.Model], pks: list[int], label: str) -> lis
     ]
     out: list[Change] = []
     previous: dict[int, dict[str, Any]] = {}
-    for event in events.objects.filter(pgh_obj_id__in=pks).order_by("pgh_id"):
+    rows = list(events.objects.filter(pgh_obj_id__in=pks).order_by("pgh_id"))
+    names = _patient_names(rows)
+    for event in rows:
         values = {f: getattr(event, f) for f in fields}
         before = previous.get(event.pgh_obj_id, {})
         changed = [
@@ -229,6 +232,8 @@ def record_history(model: type[models.Model], pks: list[int], label: str) -> lis
         context = event.pgh_context or {}
         out.append(
             Change(
+                patient=names.get(values.get("patient_id"), "")
+                or str(values.get("patient_id") or ""),
                 record=f"{label} {event.pgh_obj_id}",
                 when=event.pgh_created_at,
                 action=action,
@@ -242,13 +247,25 @@ def record_history(model: type[models.Model], pks: list[int], label: str) -> lis
     return out
 
 
+def _patient_names(rows: list[Any]) -> dict[Any, str]:
+    """Patient key -> study ID for events of patient tables (a patient's own events carry
+    the study ID itself in ``patient_id``)."""
+    from itpcohort.study.models import Patient
+
+    keys = {getattr(r, "patient_id", None) for r in rows}
+    keys = {k for k in keys if isinstance(k, int)}
+    return dict(Patient.objects.filter(pk__in=keys).values_list("pk", "patient_id"))
+
+
 def history_csv(changes: list[Change]) -> str:
     """The history as CSV: one row per changed value (spreadsheet-safe text cells)."""
     from itpcohort.outputs import safe_cell
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["when_utc", "record", "action", "user", "ip", "reason", "field", "old", "new"])
+    writer.writerow(
+        ["when_utc", "patient", "record", "action", "user", "ip", "reason", "field", "old", "new"]
+    )
     for c in changes:
         for field, old, new in c.changes or [("", "", "")]:
             writer.writerow(
@@ -256,6 +273,7 @@ def history_csv(changes: list[Change]) -> str:
                     safe_cell(v)
                     for v in (
                         c.when.isoformat(),
+                        c.patient,
                         c.record,
                         c.action,
                         c.username,

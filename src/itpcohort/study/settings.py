@@ -152,11 +152,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "patients"
 LOGOUT_REDIRECT_URL = "login"
-# lockout: 5 failed logins for one user name lock it for 30 minutes (an administrator
+# lockout: 5 failed logins for one user name lock that account, and 5 from one address lock
+# that address (password spraying), for 30 minutes (an administrator
 # may unlock sooner: itpcohort user unlock NAME)
 AXES_FAILURE_LIMIT = int(os.environ.get("ITPCOHORT_STUDY_LOCKOUT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=30)
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "study/locked_out.html"
 AXES_VERBOSE = False
