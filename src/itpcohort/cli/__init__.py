@@ -29,6 +29,7 @@ from itpcohort.cli.common import (
     state,
 )
 from itpcohort.cli.exchange import export_app, import_app
+from itpcohort.cli.safety import grade
 from itpcohort.cli.study import serve, study_app, user_app
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.command()(grade)
 app.command("serve")(serve)
 app.add_typer(user_app, name="user")
 app.add_typer(study_app, name="study")
