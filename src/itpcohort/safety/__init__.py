@@ -4,6 +4,9 @@ The grading thresholds are numbers and operators in ``ctcae_v5.csv`` (one
 row per threshold, each citing its CTCAE v5.0 term), reference ranges are in
 ``reference_ranges.csv`` (documented defaults; a study passes its own), and
 :func:`grade_labs` grades every value, naming the row that graded it.
+:func:`exposure` measures tacrolimus troughs against their target range (time
+in range by linear interpolation, Rosendaal) and dose per kilogram, and
+:func:`safety_section` builds the report's safety tables, summary and figures.
 """
 
 from itpcohort.safety.ctcae import (
@@ -11,6 +14,13 @@ from itpcohort.safety.ctcae import (
     GradingDataError,
     GradingRow,
     load_grading_criteria,
+)
+from itpcohort.safety.exposure import (
+    EXPOSURE_COLUMNS,
+    dose_exposure,
+    exposure,
+    time_in_range,
+    trough_exposure,
 )
 from itpcohort.safety.grading import (
     GRADED_COLUMNS,
@@ -20,20 +30,28 @@ from itpcohort.safety.grading import (
     to_canonical,
 )
 from itpcohort.safety.ranges import ReferenceRanges, load_reference_ranges, reference_ranges
+from itpcohort.safety.section import SafetySection, safety_section
 from itpcohort.safety.settings import SafetySettings
 
 __all__ = [
+    "EXPOSURE_COLUMNS",
     "GRADED_COLUMNS",
     "GradingCriteria",
     "GradingDataError",
     "GradingRow",
     "ReferenceRanges",
+    "SafetySection",
     "SafetySettings",
     "derive_lab_baseline",
+    "dose_exposure",
+    "exposure",
     "grade_evaluation",
     "grade_labs",
     "load_grading_criteria",
     "load_reference_ranges",
     "reference_ranges",
+    "safety_section",
+    "time_in_range",
     "to_canonical",
+    "trough_exposure",
 ]

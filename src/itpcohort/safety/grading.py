@@ -6,6 +6,8 @@
 reference range) and each patient's study-drug ``start_date`` / ``end_date``,
 and returns one row per value of a graded test:
 
+``study_day``
+    days since the study drug's start date (0 = the start date)
 ``period``
     ``baseline`` (the baseline value itself), ``before`` (other values on or
     before the start), ``treatment`` (after the start, up to
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 GRADED_COLUMNS = [
     "patient_id",
     "date",
+    "study_day",
     "test",
     "value",
     "unit",
@@ -191,6 +194,7 @@ def grade_labs(
     frame = _with_baseline(frame, starts, settings)
     frame = derive_grades(frame, criteria, ranges.source)
     frame["term"] = frame["test"].map(criteria.term)
+    frame["study_day"] = (frame["date"] - frame["start_date"]).dt.days.astype("Int64")
     order = frame.sort_values(["patient_id", "test", "date", "_row"]).index
     return frame.loc[order, GRADED_COLUMNS].reset_index(drop=True)
 

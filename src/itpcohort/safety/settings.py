@@ -27,6 +27,10 @@ class SafetySettings:
     ``ttr_max_gap_days``
         Time in range does not interpolate across a gap between two troughs
         longer than this (None: no limit, as in Rosendaal's original method).
+    ``disease_tests``
+        Tests that measure the disease being treated rather than a toxicity:
+        graded and tabulated, but left out of the "any grade >= 3" summary and
+        the alerts (in ITP, the platelet count).
     """
 
     baseline_window_days: int = 30
@@ -34,6 +38,7 @@ class SafetySettings:
     trough_low: float = 4.0
     trough_high: float = 8.0
     ttr_max_gap_days: int | None = None
+    disease_tests: tuple[str, ...] = ("platelets",)
 
     def __post_init__(self) -> None:
         if self.baseline_window_days < 1:
