@@ -9,7 +9,9 @@ errors, and every table's rows are accounted for (read = used + set aside).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 import itpcohort
 from itpcohort.cohort import Problem, validate_cohort
@@ -563,3 +568,169 @@ def test_a_temporary_folder_with_a_quote_in_its_path(
         assert len(cohort.patients) == 2
         setting = cohort.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
         assert setting == str(spill / "itpcohort-duckdb")
+
+
+# -- D: random mutations of a valid cohort -------------------------------------------------
+BASE_TABLES = {
+    "patients.csv": "patient_id,enrollment_date,excluded,sle,age\n"
+    "P1,2024-01-01,,yes,41\nP2,2024-01-02,,no,35.5\nP3,2024-01-03,SLE nephritis,,\n",
+    "treatments.csv": "patient_id,drug,role,start_date,end_date,phase\n"
+    "P1,tacrolimus,study,2024-01-01,2024-03-31,full\nP1,tacrolimus,study,2024-04-01,,taper\n"
+    "P2,tacrolimus,study,2024-01-02,,\nP2,ivig,rescue,2024-02-01,2024-02-02,\n",
+    "labs.csv": "patient_id,date,test,value,unit\n"
+    "P1,2024-01-01,platelets,20,10^9/L\nP1,2024-01-15,platelets,60000,/uL\n"
+    "P1,2024-02-01,platelets,120,10^9/L\nP2,2024-01-02,platelets,15,G/L\n"
+    "P2,2024-01-20,hemoglobin,11,g/dL\nP3,2024-01-03,platelets,25,10^9/L\n",
+    "bleeding.csv": "patient_id,date,who_grade,site\nP1,2024-01-05,2,gum\nP2,2024-01-06,1,\n",
+}
+HOSTILE = [
+    b'"',
+    b'""',
+    b",",
+    b";",
+    b"\t",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    b"\xe9",
+    b"\xff\xfe",
+    b"\xef\xbb\xbf",
+    "\u200b".encode(),
+    "\u2010".encode(),
+    b"NaN",
+    b"inf",
+    b"-1e400",
+    b"2_5",
+    b"4.0",
+    b"2017-02-20T99:99:99",
+    b"2024-02-30",
+    b"0001-01-01",
+    b"9999-12-31",
+    b"1,5",
+    b"=1+1",
+    b"PLT",
+    b"_line",
+    b"file_row_number",
+    b"P9",
+    b"'",
+    b"\\",
+    b" ",
+    b"x" * 300,
+]
+
+
+def as_binary_table(csv_text: str, suffix: str, cell: tuple[int, int], value: str) -> bytes:
+    """The CSV table as Parquet or Excel (all text), with one cell set to ``value``."""
+    header, *rows = [line.split(",") for line in csv_text.splitlines()]
+    row, column = cell
+    rows[row % len(rows)][column % len(header)] = value
+    if suffix == ".parquet":
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(header)}), sink)
+        return sink.getvalue().to_pybytes()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for values in (header, *rows):
+        # a value starting with '=' is saved as a formula; control characters cannot be saved
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) for v in values])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@st.composite
+def mutated_cohort(draw: st.DrawFn) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Files of a cohort folder, some mutated, and the rows of those written as
+    Parquet or Excel (each keeps every row: one cell changed)."""
+    files = {name: text.encode() for name, text in BASE_TABLES.items()}
+    rows: dict[str, int] = {}
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(BASE_TABLES)))
+        suffix = draw(st.sampled_from([".parquet", ".xlsx"]))
+        value = draw(st.sampled_from(HOSTILE)).decode("utf-8", errors="replace")
+        cell = (draw(st.integers(0, 9)), draw(st.integers(0, 9)))
+        del files[name]
+        binary = name.replace(".csv", suffix)
+        files[binary] = as_binary_table(BASE_TABLES[name], suffix, cell, value)
+        rows[binary] = BASE_TABLES[name].count("\n") - 1
+    for _ in range(draw(st.integers(0 if rows else 1, 3))):
+        name = draw(st.sampled_from(sorted(files)))
+        rows.pop(name, None)
+        files[name] = mutate(draw, files[name])
+    return files, rows
+
+
+def mutate(draw: st.DrawFn, data: bytes) -> bytes:
+    """One random change to a file's bytes."""
+    kind = draw(st.sampled_from(["insert", "replace", "delete", "delimiter", "encode", "truncate"]))
+    # a position as a share of the length (Excel files differ in length from run to run)
+    at = draw(st.integers(0, 1000)) * len(data) // 1000
+    if kind == "insert":
+        piece = draw(st.sampled_from(HOSTILE) | st.binary(min_size=1, max_size=6))
+        return data[:at] + piece + data[at:]
+    if kind == "replace":
+        # a whole cell: from the comma or line start at or before `at` to the next one
+        start = max(data.rfind(b",", 0, at), data.rfind(b"\n", 0, at)) + 1
+        ends = [i for i in (data.find(b",", at), data.find(b"\n", at)) if i >= 0]
+        end = min(ends) if ends else len(data)
+        return data[:start] + draw(st.sampled_from(HOSTILE)) + data[end:]
+    if kind == "delete":
+        return data[:at] + data[at + draw(st.integers(1, 20)) :]
+    if kind == "delimiter":
+        return data.replace(b",", draw(st.sampled_from([b";", b"\t", b"|"])))
+    if kind == "encode":
+        codec = draw(st.sampled_from(["latin-1", "utf-16", "cp1252"]))
+        text = data.decode("utf-8", errors="replace")
+        return text.encode(codec, errors="replace") + "é".encode(codec)
+    return data[:at]
+
+
+def physical_lines(data: bytes) -> list[bytes]:
+    """Lines as Python's csv reader counts them (``\\r``, ``\\n`` and ``\\r\\n`` end one)."""
+    lines = re.split(rb"\r\n|\r|\n", data)
+    return lines[:-1] if lines and lines[-1] == b"" else lines
+
+
+@settings(
+    max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cohort_files=mutated_cohort())
+def test_mutated_cohorts_raise_only_our_errors_and_lose_no_row(
+    tmp_path_factory: pytest.TempPathFactory, cohort_files: tuple[dict[str, bytes], dict[str, int]]
+) -> None:
+    files, binary_rows = cohort_files
+    folder = tmp_path_factory.mktemp("mutated")
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    report, cohort = validate_cohort(folder)  # never raises
+    for s in report.summaries:
+        assert all(n > 0 for n in s.set_aside.values()), s
+        assert s.used >= 0, s
+        if s.file in binary_rows:
+            assert s.read == binary_rows[s.file], s
+        if s.file is None or not s.file.endswith(".csv"):
+            continue
+        # every physical line after the header is read once at most, and every line
+        # with a visible character (not only separators, quotes or spaces) is read
+        lines = physical_lines(files[s.file])[1:]
+        visible = sum(1 for line in lines if line.strip(b' ,;\t|"\x00'))
+        assert min(visible, len(lines)) <= s.read <= len(lines), (s, files[s.file])
+    for p in report.problems:
+        assert "\n" not in str(p) and "\r" not in str(p)
+    if cohort is None:
+        assert not report.ok
+        with pytest.raises(itpcohort.CohortDataError):
+            itpcohort.read_cohort(folder)
+        return
+    with cohort:
+        by_table = {s.table: s for s in report.summaries}
+        for table in ("patients", "treatments", "labs", "bleeding"):
+            s = by_table[table]
+            kept = sum(n for why, n in s.set_aside.items() if "kept" in why)
+            if table == "patients":
+                kept += s.set_aside.get("patient excluded (screened, not enrolled)", 0)
+            rows = cohort.con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            assert rows == s.used + kept, (table, s)

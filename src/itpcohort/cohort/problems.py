@@ -170,7 +170,7 @@ def more_like(problem: Problem, n: int) -> Problem:
         problem.file,
         problem.line,
         problem.column,
-        f"... and {n:,} more {problem.severity}s like {where} ('{problem.message[:60]}') "
+        f"... and {n:,} more {problem.severity}s like {where} ('{clip(problem.message, 60)}') "
         "are not listed",
         problem.severity,
     )

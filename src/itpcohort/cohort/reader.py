@@ -150,38 +150,13 @@ def validate_cohort(
         problem = Problem(str(path), None, None, f"cannot list the folder ({exc.strerror})")
         return ValidationReport(str(path), [problem], []), None
     con = _connect(memory_limit)
-    problems: list[Problem] = []
-    summaries: list[TableSummary] = []
-    sources: dict[str, Source | None] = {}
-    for spec in TABLES:
-        file, found = find_table_file(path, spec.name, spec.required)
-        problems += found
-        if file is None:
-            if spec.required and not found:
-                problems.append(
-                    Problem(
-                        f"{spec.name}.csv",
-                        None,
-                        None,
-                        f"required table '{spec.name}' is missing: add {spec.name}.csv, "
-                        f".parquet or .xlsx to {path}",
-                    )
-                )
-            sources[spec.name] = None
-            continue
-        try:
-            source = load_source(con, file, spec.name)
-        except (duckdb.Error, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            problems.append(Problem(file.name, None, None, f"cannot read the file: {why}"))
-            sources[spec.name] = None
-            continue
-        problems += source.problems
-        sources[spec.name] = source
+    sources, problems = _load_sources(con, path)
     checker = _Checker(con, problems)
-    for spec in TABLES:
-        summaries.append(checker.type_table(spec, sources[spec.name]))
-    checker.cross_checks(summaries)
+    summaries = [checker.type_table(spec, sources[spec.name]) for spec in TABLES]
+    try:
+        checker.cross_checks(summaries)
+    except duckdb.Error as exc:  # a safety net, like the one for each table
+        problems.append(Problem(str(path), None, None, f"cannot finish the checks: {exc}"))
     listed = cap_repeats(problems)
     report = ValidationReport(str(path), sorted(listed, key=_problem_order), summaries)
     if not report.ok:
@@ -199,6 +174,39 @@ def validate_cohort(
         ).fetchall()
     )
     return report, Cohort(path, con, report, covariates, drugs)
+
+
+def _load_sources(
+    con: duckdb.DuckDBPyConnection, path: Path
+) -> tuple[dict[str, Source | None], list[Problem]]:
+    """Each table's file loaded as it is (None when absent or unreadable), and problems."""
+    problems: list[Problem] = []
+    sources: dict[str, Source | None] = {}
+    for spec in TABLES:
+        file, found = find_table_file(path, spec.name, spec.required)
+        problems += found
+        sources[spec.name] = None
+        if file is None:
+            if spec.required and not found:
+                problems.append(
+                    Problem(
+                        f"{spec.name}.csv",
+                        None,
+                        None,
+                        f"required table '{spec.name}' is missing: add {spec.name}.csv, "
+                        f".parquet or .xlsx to {path}",
+                    )
+                )
+            continue
+        try:
+            source = load_source(con, file, spec.name)
+        except (duckdb.Error, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            problems.append(Problem(file.name, None, None, f"cannot read the file: {why}"))
+            continue
+        problems += source.problems
+        sources[spec.name] = source
+    return sources, problems
 
 
 def _connect(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
@@ -293,9 +301,9 @@ class _Checker:
             self.usable[spec.name] = False
             self._create_empty(spec)
             summary = _read_summary(self.con, spec, source)
-            summary.set_aside["table cannot be checked (see problems)"] += (
-                summary.read - summary.set_aside.total()
-            )
+            unchecked = summary.read - summary.set_aside.total()
+            if unchecked:
+                summary.set_aside["table cannot be checked (see problems)"] += unchecked
         if spec.name == "patients":
             self._patient_keys()
         return summary
@@ -330,8 +338,9 @@ class _Checker:
                     f"required column '{name}' is missing: add it to the header",
                 )
             )
-        if missing:
-            summary.set_aside["required column missing"] += summary.read - source.unreadable_rows
+        rows = summary.read - source.unreadable_rows
+        if missing and rows:
+            summary.set_aside["required column missing"] += rows
         return not missing
 
     def _typed_sql(self, spec: TableSpec, source: Source) -> str:

@@ -152,11 +152,7 @@ def load_source(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Sourc
     if suffix == ".parquet":
         return _load_parquet(con, path, table)
     if suffix == ".xlsx":
-        records = _XlsxRecords(path)
-        try:
-            return _register_text(con, path, table, records)
-        finally:
-            records.close()
+        return _load_xlsx(con, path, table)
     return _load_csv(con, path, table)
 
 
@@ -292,8 +288,23 @@ class _CsvRecords:
         self.short_rows_are_errors = True
         self._handle = path.open(newline="", encoding="utf-8-sig")
         self._reader = csv.reader(self._handle)
-        self.header: list[str] = next(self._reader, [])
-        if not _has_text(self.header):
+        try:
+            self.header: list[str] = next(self._reader, [])
+        except csv.Error as exc:
+            self.header = []
+            self.fatal = Problem(
+                path.name, 1, None, f"the header cannot be read: {_csv_error(exc)}"
+            )
+            return
+        if self._reader.line_num > 1:
+            self.fatal = Problem(
+                path.name,
+                1,
+                None,
+                f"a quoted field in the header runs over {self._reader.line_num} lines: a "
+                'stray or unbalanced quote (")? Close the quote; the header must be one line',
+            )
+        elif not _has_text(self.header):
             self.fatal = self._blank_header()
         elif len(self.header) == 1 and (";" in self.header[0] or "\t" in self.header[0]):
             kind = "semicolon" if ";" in self.header[0] else "tab"
@@ -450,6 +461,25 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Source:
+    try:
+        records = _XlsxRecords(path)
+        try:
+            return _register_text(con, path, table, records)
+        finally:
+            records.close()
+    except Exception as exc:  # zipfile, zlib, XML and openpyxl errors share no base class
+        why = f"{type(exc).__name__}: {exc}"
+    problem = Problem(
+        path.name,
+        None,
+        None,
+        f"cannot read the file as an Excel workbook ({why}): open it in a spreadsheet "
+        "program and save it again as .xlsx, or save it as CSV",
+    )
+    return _unreadable(con, path, table, problem, 0)
 
 
 class _XlsxRecords:
