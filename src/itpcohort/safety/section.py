@@ -136,7 +136,7 @@ def _summary(
     severe = {
         str(test): int(row["grade_3_or_more"])
         for test, row in worst.iterrows()
-        if test != "any" and row["grade_3_or_more"] > 0
+        if test != "any" and test not in settings.disease_tests and row["grade_3_or_more"] > 0
     }
     ae, stop, related = (
         t["adverse_events"],

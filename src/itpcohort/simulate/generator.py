@@ -2,8 +2,9 @@
 
 Every enrolled patient gets a visit schedule (weeks 2 and 4, monthly to month
 6, then every 2-3 months), a baseline count, platelet counts with measurement
-noise kept inside the band of the intended level, safety labs and tacrolimus
-troughs; some get rescue IVIg (with the high counts it brings, inside the
+noise kept inside the band of the intended level, safety labs (a baseline panel,
+one at each visit on treatment and on planned safety events: ``simulate/safety.py``)
+and tacrolimus troughs; some get rescue IVIg (with the high counts it brings, inside the
 washout), bleeding events and adverse events. The analysis never reads the
 truth file: tests compare it with what the engine derives from the raw tables.
 """
@@ -20,6 +21,7 @@ import pandas as pd
 
 from itpcohort.errors import ItpCohortError
 from itpcohort.simulate.design import EARLY_VISITS, Plan, random_plans, reference_plans
+from itpcohort.simulate.safety import SafetyLabs, plan_events
 
 ISO = "%Y-%m-%d"
 EXCLUSION_REASONS = [
@@ -78,7 +80,10 @@ def simulate(
     rng = np.random.default_rng(seed)
     reference = seed == spec.seed and n == spec.patients
     plans = reference_plans(rng) if reference else random_plans(n, rng)
-    tables, truth_rows = _render(plans, spec, rng)
+    # safety labs draw from their own stream: the response tables do not depend on them
+    safety_rng = np.random.default_rng([seed, 13])
+    events = plan_events(plans, reference, safety_rng)
+    tables, truth_rows = _render(plans, spec, rng, (events, safety_rng))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -93,7 +98,10 @@ def simulate(
 
 
 def _render(
-    plans: list[Plan], spec: Preset, rng: np.random.Generator
+    plans: list[Plan],
+    spec: Preset,
+    rng: np.random.Generator,
+    safety: tuple[list, np.random.Generator],
 ) -> tuple[dict[str, pd.DataFrame], list[dict[str, object]]]:
     rows: dict[str, list[dict[str, object]]] = {
         "patients": [],
@@ -106,7 +114,7 @@ def _render(
     n_excluded = len(EXCLUSION_REASONS) if len(plans) == spec.patients else len(plans) // 9
     screen_days = np.sort(rng.integers(0, spec.enrolment_days, len(plans) + n_excluded))
     order = rng.permutation(len(plans) + n_excluded)
-    plan_iter = iter(plans)
+    plan_iter = iter(zip(plans, safety[0], strict=True))
     width = len(str(len(plans) + n_excluded))
     for k, slot in enumerate(order):
         pid = f"TAC-{k + 1:0{width}d}"
@@ -116,9 +124,10 @@ def _render(
             rows["patients"].append(_patient_row(pid, day0, rng, reason=reason, sle=True))
             rows["labs"].append(_lab(pid, day0, "platelets", float(rng.integers(5, 60))))
             continue
-        plan = next(plan_iter)
+        plan, events = next(plan_iter)
         rows["patients"].append(_patient_row(pid, day0, rng, plan=plan))
-        truth.append(_patient(pid, day0, plan, rng, rows))
+        labs = SafetyLabs(pid, str(rows["patients"][-1]["sex"]), events, safety[1])
+        truth.append(_patient(pid, day0, plan, rng, rows, labs))
     return {name: pd.DataFrame(r) for name, r in rows.items()}, truth
 
 
@@ -198,6 +207,7 @@ def _patient(
     plan: Plan,
     rng: np.random.Generator,
     rows: dict[str, list[dict[str, object]]],
+    safety: SafetyLabs,
 ) -> dict[str, object]:
     """Render one enrolled patient's plan into ``rows``; returns the patient's truth.
 
@@ -209,7 +219,7 @@ def _patient(
         return day0 + dt.timedelta(days=int(d))
 
     rows["treatments"] += _treatment_rows(pid, plan, date, rng)
-    baseline, visits, cr_from = _platelet_labs(pid, plan, date, rng, rows)
+    baseline, visits, cr_from = _platelet_labs(pid, plan, date, rng, rows, safety)
     rows["bleeding"] += _bleeding_rows(pid, plan, date, rng)
     rows["adverse_events"] += _adverse_event_rows(pid, plan, date, rng)
     return _truth(pid, day0, plan, baseline, visits, cr_from, date)
@@ -297,11 +307,13 @@ def _platelet_labs(
     date: Callable[[int], dt.date],
     rng: np.random.Generator,
     rows: dict[str, list[dict[str, object]]],
+    safety: SafetyLabs,
 ) -> tuple[float, list[int], int | None]:
     """Baseline and visit counts (with safety labs); returns baseline, visits, CR day."""
     baseline = float(rng.integers(5, 26))
     base_day = -int(rng.integers(0, 6))
     rows["labs"].append(_lab(pid, date(base_day), "platelets", baseline))
+    rows["labs"] += safety.baseline(base_day, date(base_day))
     visits = _visits(plan, rng)
     responding_visits = [v for v in visits if plan.ttr is not None and v >= plan.ttr]
     cr_from = None
@@ -318,7 +330,9 @@ def _platelet_labs(
             rows["labs"].append(_lab(pid, date(v + 1), "platelets", blip_next_day))
         rows["labs"].append(_lab(pid, date(v), "platelets", value))
         if plan.end is None or v <= plan.end:
-            _safety_labs(pid, date(v), rng, rows)
+            rows["labs"] += safety.visit(v, date(v), _safety_draws(rng))
+    last = plan.end if plan.end is not None else plan.last_visit
+    rows["labs"] += safety.unscheduled(last, date)
     return baseline, visits, cr_from
 
 
@@ -388,15 +402,25 @@ def _adverse_event_rows(
     ]
 
 
-def _safety_labs(pid: str, d: dt.date, rng: np.random.Generator, rows: dict) -> None:
-    rows["labs"] += [
-        _lab(pid, d, "creatinine", round(float(rng.normal(68, 12)), 0), "umol/L"),
-        _lab(pid, d, "potassium", round(float(rng.normal(4.1, 0.35)), 1), "mmol/L"),
-        _lab(pid, d, "glucose", round(float(rng.normal(5.3, 0.7)), 1), "mmol/L"),
-        _lab(pid, d, "magnesium", round(float(rng.normal(0.85, 0.08)), 2), "mmol/L"),
-        _lab(pid, d, "alt", round(float(rng.lognormal(3.0, 0.35)), 0), "U/L"),
-        _lab(pid, d, "tacrolimus_trough", round(float(rng.lognormal(1.6, 0.3)), 1), "ng/mL"),
-    ]
+def _safety_draws(rng: np.random.Generator) -> dict[str, float]:
+    """The six draws every visit has always taken from the main generator, in the same
+    order (so the counts drawn after them stay the same): as standard scores for the
+    safety labs (``simulate/safety.py`` scales them to each patient), the trough as drawn.
+    """
+    creatinine = float(rng.normal(68, 12))
+    potassium = float(rng.normal(4.1, 0.35))
+    glucose = float(rng.normal(5.3, 0.7))
+    magnesium = float(rng.normal(0.85, 0.08))
+    alt = float(rng.lognormal(3.0, 0.35))
+    trough = float(rng.lognormal(1.6, 0.3))
+    return {
+        "creatinine": (creatinine - 68) / 12,
+        "potassium": (potassium - 4.1) / 0.35,
+        "glucose": (glucose - 5.3) / 0.7,
+        "magnesium": (magnesium - 0.85) / 0.08,
+        "alt": (float(np.log(alt)) - 3.0) / 0.35,
+        "tacrolimus_trough": round(trough, 1),
+    }
 
 
 def _truth(pid, day0, plan: Plan, baseline, visits, cr_from, date) -> dict[str, object]:  # type: ignore[no-untyped-def]
