@@ -6,9 +6,11 @@ row per threshold, each citing its CTCAE v5.0 term), reference ranges are in
 :func:`grade_labs` grades every value, naming the row that graded it.
 :func:`exposure` measures tacrolimus troughs against their target range (time
 in range by linear interpolation, Rosendaal) and dose per kilogram, and
-:func:`safety_section` builds the report's safety tables, summary and figures.
+:func:`safety_section` builds the report's safety tables, summary and figures;
+:func:`new_grade3_labs` and :func:`trough_out_of_range` are the study app's alerts.
 """
 
+from itpcohort.safety.alerts import lab_alerts, new_grade3_labs, trough_out_of_range
 from itpcohort.safety.ctcae import (
     GradingCriteria,
     GradingDataError,
@@ -47,11 +49,14 @@ __all__ = [
     "exposure",
     "grade_evaluation",
     "grade_labs",
+    "lab_alerts",
     "load_grading_criteria",
     "load_reference_ranges",
+    "new_grade3_labs",
     "reference_ranges",
     "safety_section",
     "time_in_range",
     "to_canonical",
     "trough_exposure",
+    "trough_out_of_range",
 ]
