@@ -7,12 +7,15 @@ Each function returns a Figure and never saves it (``report/figures.py`` has
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 GRADE_COLOURS = {1: "#fee391", 2: "#fe9929", 3: "#cc4c02", 4: "#662506"}
 
@@ -30,14 +33,18 @@ def over_time(
     *,
     band: tuple[float, float] | None = None,
     band_label: str = "",
-    min_patients: int = 5,
+    min_patients: int | None = None,
+    xlabel: str = "Months since the start (0 = baseline)",
 ) -> plt.Figure:
     """Median (line) and IQR (shaded) by month from :func:`~itpcohort.safety.tables.by_month`;
     ``band`` shades a target range. Patients per month along the top; months with
-    fewer than ``min_patients`` patients are left out (the table has them)."""
+    fewer than ``min_patients`` patients (default: 15% of the largest month, at
+    least 3) are left out of the figure (the table has them)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     ax.set_title(title, loc="left")
     if not table.empty:
+        if min_patients is None:
+            min_patients = max(3, math.ceil(0.15 * int(table["patients"].max())))
         table = table[table["patients"] >= min_patients]
         ax.set_title(f"months with at least {min_patients} patients", loc="right", fontsize=7)
     if table.empty:
@@ -48,7 +55,7 @@ def over_time(
     months = table["month"].to_numpy(float)
     ax.fill_between(months, table["q1"], table["q3"], color="#9ecae1", alpha=0.6, label="IQR")
     ax.plot(months, table["median"], color="#08519c", marker="o", markersize=3, label="median")
-    ax.set_xlabel("Months since the start (0 = baseline)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xlim(min(0.0, months.min()) - 0.5, months.max() + 0.5)
     top = ax.secondary_xaxis("top")
@@ -78,6 +85,7 @@ def worst_grades(worst: pd.DataFrame, leave_out: tuple[str, ...] = ("platelets",
     ax.set_yticks(y, rows["term"])
     ax.invert_yaxis()
     ax.set_xlabel("Patients")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, fontsize=7, frameon=False)
     fig.tight_layout()
     return fig

@@ -109,8 +109,14 @@ def _figures(t: dict[str, pd.DataFrame], settings: SafetySettings) -> dict[str, 
             "Trough (ng/mL)",
             band=(low, high),
             band_label=f"target {low:g}-{high:g} ng/mL",
+            xlabel="Months since the start",
         ),
     }
+
+
+def _number(value: object) -> float | None:
+    """A plain float for JSON (None for a missing value)."""
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
 
 
 def _quartiles(values: pd.Series) -> dict[str, float | None]:
@@ -168,10 +174,8 @@ def _summary(
         },
         "incidence_per_100_patient_years": {
             "events": int(any_rate["events"]),
-            "patient_years": patient_years,
-            "rate": any_rate["rate"],
-            "ci_low": any_rate["ci_low"],
-            "ci_high": any_rate["ci_high"],
+            "patient_years": float(patient_years),
+            **{k: _number(any_rate[k]) for k in ("rate", "ci_low", "ci_high")},
         },
         "trough": {
             "target_ng_ml": [settings.trough_low, settings.trough_high],
