@@ -8,12 +8,15 @@ already (``since``: only alerts dated after that day).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from itpcohort.safety.ctcae import GradingCriteria
 from itpcohort.safety.exposure import TROUGH
 from itpcohort.safety.grading import grade_labs, to_canonical
+from itpcohort.safety.ranges import ReferenceRanges
 from itpcohort.safety.settings import SafetySettings
 
 LAB_ALERT_COLUMNS = [
@@ -78,13 +81,13 @@ def new_grade3_labs(
     return alerts[LAB_ALERT_COLUMNS].reset_index(drop=True)
 
 
-def _lab_message(r: dict[str, object]) -> str:
-    def day(value: object) -> str:
-        return pd.Timestamp(value).date().isoformat()  # type: ignore[arg-type]
+def _lab_message(r: dict[str, Any]) -> str:
+    def day(value: Any) -> str:
+        return str(pd.Timestamp(value).date().isoformat())
 
     before = (
-        f"previous grade {int(r['previous_grade'])} on {day(r['previous_date'])}"  # type: ignore[call-overload]
-        if not pd.isna(r["previous_grade"])  # type: ignore[arg-type]
+        f"previous grade {int(r['previous_grade'])} on {day(r['previous_date'])}"
+        if not pd.isna(r["previous_grade"])
         else "no earlier value"
     )
     return (
@@ -100,13 +103,15 @@ def lab_alerts(
     starts: pd.DataFrame | None = None,
     *,
     since: dt.date | str | None = None,
-    **grading: object,
+    criteria: GradingCriteria | None = None,
+    ranges: ReferenceRanges | None = None,
+    settings: SafetySettings | None = None,
 ) -> pd.DataFrame:
     """:func:`new_grade3_labs` straight from labs, patients and study-drug starts
-    (``grading``: ``criteria``, ``ranges``, ``settings`` for :func:`grade_labs`)."""
-    graded = grade_labs(labs, patients, starts, **grading)  # type: ignore[arg-type]
-    settings = grading.get("settings") or SafetySettings()
-    return new_grade3_labs(graded, since=since, disease_tests=settings.disease_tests)  # type: ignore[union-attr]
+    (``criteria``, ``ranges``, ``settings`` as for :func:`grade_labs`)."""
+    settings = settings or SafetySettings()
+    graded = grade_labs(labs, patients, starts, criteria=criteria, ranges=ranges, settings=settings)
+    return new_grade3_labs(graded, since=since, disease_tests=settings.disease_tests)
 
 
 def trough_out_of_range(

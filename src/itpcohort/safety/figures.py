@@ -15,12 +15,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 GRADE_COLOURS = {1: "#fee391", 2: "#fe9929", 3: "#cc4c02", 4: "#662506"}
 
 
-def _no_data(ax: plt.Axes, message: str = "no data") -> None:
+def _no_data(ax: Axes, message: str = "no data") -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -35,7 +37,7 @@ def over_time(
     band_label: str = "",
     min_patients: int | None = None,
     xlabel: str = "Months since the start (0 = baseline)",
-) -> plt.Figure:
+) -> Figure:
     """Median (line) and IQR (shaded) by month from :func:`~itpcohort.safety.tables.by_month`;
     ``band`` shades a target range. Patients per month along the top; months with
     fewer than ``min_patients`` patients (default: 15% of the largest month, at
@@ -67,7 +69,7 @@ def over_time(
     return fig
 
 
-def worst_grades(worst: pd.DataFrame, leave_out: tuple[str, ...] = ("platelets",)) -> plt.Figure:
+def worst_grades(worst: pd.DataFrame, leave_out: tuple[str, ...] = ("platelets",)) -> Figure:
     """Stacked bars: patients by worst grade on treatment, per test (``lab_worst_grade``),
     without the tests of the disease itself (``leave_out``)."""
     rows = worst[~worst["test"].isin(["any", *leave_out])]

@@ -310,15 +310,18 @@ def derive_grades(
 
 
 def _reference(frame: pd.DataFrame, basis: str, post: np.ndarray) -> np.ndarray:
+    ref: np.ndarray
     if basis == "value":
-        return np.ones(len(frame))
-    if basis == "baseline":  # only values after the start are graded against the baseline
-        return np.where(post, frame["baseline"].to_numpy(float), np.nan)
-    return frame[basis].to_numpy(float)
+        ref = np.ones(len(frame))
+    elif basis == "baseline":  # only values after the start are graded against the baseline
+        ref = np.where(post, frame["baseline"].to_numpy(float), np.nan)
+    else:
+        ref = frame[basis].to_numpy(float)
+    return ref
 
 
 def _applies(baseline: str, status: np.ndarray, post: np.ndarray) -> np.ndarray:
-    abnormal = post & (status == "above ULN")
+    abnormal: np.ndarray = post & (status == "above ULN")
     if baseline == "normal":
         return ~abnormal  # "unknown" (no ULN) too: its missing ULN then leaves it ungraded
     if baseline == "abnormal":
@@ -331,7 +334,13 @@ def _holds(value: np.ndarray, operator: str, limit: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         equal = np.isclose(value, limit, rtol=BOUNDARY_RTOL, atol=0.0)
         below, above = (value < limit) & ~equal, (value > limit) & ~equal
-    return {"<": below, "<=": below | equal, ">": above, ">=": above | equal}[operator]
+    results: dict[str, np.ndarray] = {
+        "<": below,
+        "<=": below | equal,
+        ">": above,
+        ">=": above | equal,
+    }
+    return results[operator]
 
 
 def _missing_note(test: str, limit: str, sex: str, site: str, source: str) -> str:

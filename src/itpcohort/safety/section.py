@@ -37,7 +37,7 @@ from itpcohort.safety.ranges import ReferenceRanges, load_reference_ranges
 from itpcohort.safety.settings import SafetySettings
 
 if TYPE_CHECKING:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from itpcohort.pipeline import Evaluation
 
@@ -49,7 +49,7 @@ class SafetySection:
 
     tables: dict[str, pd.DataFrame]
     summary: dict[str, Any]
-    figures: dict[str, plt.Figure]
+    figures: dict[str, Figure]
     graded: pd.DataFrame
 
 
@@ -96,7 +96,7 @@ def safety_section(
     return SafetySection(t, summary, drawn, graded)
 
 
-def _figures(t: dict[str, pd.DataFrame], settings: SafetySettings) -> dict[str, plt.Figure]:
+def _figures(t: dict[str, pd.DataFrame], settings: SafetySettings) -> dict[str, Figure]:
     low, high = settings.trough_low, settings.trough_high
     return {
         "safety_worst_grades": figures.worst_grades(t["lab_worst_grade"], settings.disease_tests),

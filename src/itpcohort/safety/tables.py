@@ -43,7 +43,7 @@ def adverse_events_by_grade(adverse_events: pd.DataFrame, n: int) -> pd.DataFram
     )
     rows = [_term_row("Any adverse event", ae, n)]
     per_term = [_term_row(term, rows_, n) for term, rows_ in ae.groupby("term", sort=True)]
-    rows += sorted(per_term, key=lambda r: (-r["patients"], r["term"]))
+    rows += sorted(per_term, key=lambda r: (-int(str(r["patients"])), str(r["term"])))
     return pd.DataFrame(rows, columns=columns)
 
 
