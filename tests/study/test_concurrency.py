@@ -32,15 +32,25 @@ def _session(base: str, name: str) -> requests.Session:
     s = requests.Session()
     page = s.get(f"{base}/login/", timeout=30)
     token = TOKEN.search(page.text).group(1)
-    done = s.post(f"{base}/login/", data={"username": name, "password": PASSWORD,
-                                          "csrfmiddlewaretoken": token}, timeout=30,
-                  allow_redirects=False)
+    done = s.post(
+        f"{base}/login/",
+        data={"username": name, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert done.status_code == 302, done.text[:300]
     return s
 
 
-def _writer(base: str, name: str, labs: list[tuple[str, int]], until: float,
-            accepted: list, conflicts: list, failures: list) -> None:
+def _writer(
+    base: str,
+    name: str,
+    labs: list[tuple[str, int]],
+    until: float,
+    accepted: list,
+    conflicts: list,
+    failures: list,
+) -> None:
     try:
         s = _session(base, name)
         i = 0
@@ -50,11 +60,20 @@ def _writer(base: str, name: str, labs: list[tuple[str, int]], until: float,
             page = s.get(url, timeout=30)
             version = int(VERSION.search(page.text).group(1))
             value = float(f"{hash(name) % 97}.{i}")  # unique per writer and attempt
-            r = s.post(url, data={"date": "2024-02-01", "test": "platelets", "value": value,
-                                  "unit": "10^9/L", "version": version,
-                                  "reason": f"{name} attempt {i}",
-                                  "csrfmiddlewaretoken": TOKEN.search(page.text).group(1)},
-                       timeout=30, allow_redirects=False)
+            r = s.post(
+                url,
+                data={
+                    "date": "2024-02-01",
+                    "test": "platelets",
+                    "value": value,
+                    "unit": "10^9/L",
+                    "version": version,
+                    "reason": f"{name} attempt {i}",
+                    "csrfmiddlewaretoken": TOKEN.search(page.text).group(1),
+                },
+                timeout=30,
+                allow_redirects=False,
+            )
             if r.status_code == 302:
                 accepted.append((pk, version, value, name))
             elif r.status_code == 409:
@@ -76,18 +95,30 @@ def test_twenty_writers_lose_no_update_and_the_chain_verifies(live_server) -> No
         people.add_user(name, "coordinator", ["S1"], PASSWORD, by="test")
     labs = []
     for n in range(3):
-        p = records.create(Patient, {"patient_id": f"C-{n}", "site": site,
-                                     "enrollment_date": dt.date(2024, 1, 1)})
-        lab = records.create(Lab, {"patient": p, "date": dt.date(2024, 2, 1),
-                                   "test": "platelets", "value": 1.0, "unit": "10^9/L"})
+        p = records.create(
+            Patient, {"patient_id": f"C-{n}", "site": site, "enrollment_date": dt.date(2024, 1, 1)}
+        )
+        lab = records.create(
+            Lab,
+            {
+                "patient": p,
+                "date": dt.date(2024, 2, 1),
+                "test": "platelets",
+                "value": 1.0,
+                "unit": "10^9/L",
+            },
+        )
         labs.append((p.patient_id, lab.pk))
     accepted: list = []
     conflicts: list = []
     failures: list = []
     until = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=_writer, args=(live_server.url, name, labs, until,
-                                                      accepted, conflicts, failures))
-               for name in names]
+    threads = [
+        threading.Thread(
+            target=_writer, args=(live_server.url, name, labs, until, accepted, conflicts, failures)
+        )
+        for name in names
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -104,11 +135,16 @@ def test_twenty_writers_lose_no_update_and_the_chain_verifies(live_server) -> No
         final = Lab.objects.get(pk=pk)
         assert final.version == len(changes) + 1
         assert final.value == changes[-1][1]  # the last accepted change is what is stored
-        trail = list(LabEvent.objects.filter(pgh_obj_id=pk, pgh_label="update")
-                     .order_by("pgh_id").values_list("version", "value", "pgh_context"))
+        trail = list(
+            LabEvent.objects.filter(pgh_obj_id=pk, pgh_label="update")
+            .order_by("pgh_id")
+            .values_list("version", "value", "pgh_context")
+        )
         assert [(v - 1, value) for v, value, _ in trail] == [(v, x) for v, x, _ in changes]
         assert [c["username"] for _, _, c in trail] == [n for _, _, n in changes]
     report = audit.verify_chain()
     assert report.ok, report.broken
-    print(f"\n{len(accepted)} accepted, {len(conflicts)} conflicts in {SECONDS:g} s, "
-          f"{report.links} links")
+    print(
+        f"\n{len(accepted)} accepted, {len(conflicts)} conflicts in {SECONDS:g} s, "
+        f"{report.links} links"
+    )

@@ -32,16 +32,29 @@ LAB_CASES = [
 def test_visit_checks_agree_with_the_reader(row, expected, tmp_path: Path) -> None:
     """The fast checks say what `itpcohort validate` says about the same lab row."""
     date, test, value, unit = row
-    folder = write_cohort(tmp_path / "c", patients=[("P1", "2024-01-10", "", "")],
-                          treatments=[("P1", "tacrolimus", "study", "2024-01-10", "", "full")],
-                          labs=[("P1", date, test, value, unit)])
+    folder = write_cohort(
+        tmp_path / "c",
+        patients=[("P1", "2024-01-10", "", "")],
+        treatments=[("P1", "tacrolimus", "study", "2024-01-10", "", "full")],
+        labs=[("P1", date, test, value, unit)],
+    )
     report, cohort = validate_cohort(folder)
     if cohort is not None:
         cohort.close()
     reader = {p.severity for p in report.problems if p.file == "labs.csv" and p.line == 2}
-    fast = {f.severity for f in checks.cell_findings(schema.LABS, {
-        "date": dt.date.fromisoformat(date), "test": test, "value": float(value), "unit": unit,
-        "_enrollment_date": dt.date(2024, 1, 10)})}
+    fast = {
+        f.severity
+        for f in checks.cell_findings(
+            schema.LABS,
+            {
+                "date": dt.date.fromisoformat(date),
+                "test": test,
+                "value": float(value),
+                "unit": unit,
+                "_enrollment_date": dt.date(2024, 1, 10),
+            },
+        )
+    }
     assert fast == reader == ({expected} if expected else set())
 
 
@@ -50,37 +63,57 @@ def test_bleeding_and_ae_ranges_come_from_the_schema() -> None:
     assert [f.message for f in found] == ["who_grade 5 is outside 0-4"]
     assert checks.cell_findings(schema.ADVERSE_EVENTS, {"grade": 0})[0].field == "grade"
     assert checks.cell_findings(schema.TREATMENTS, {"phase": "tapering"})[0].severity == "error"
-    assert checks.cell_findings(schema.TREATMENTS, {"stop_reason": "moved"})[0].severity \
-        == "warning"
+    assert (
+        checks.cell_findings(schema.TREATMENTS, {"stop_reason": "moved"})[0].severity == "warning"
+    )
 
 
 def test_an_overlapping_period_is_refused_next_to_the_form(study, login) -> None:
     p = study["patient_a"]
-    records.create(Treatment, {"patient": p, "drug": "tacrolimus", "role": "study",
-                               "phase": "full", "start_date": dt.date(2024, 1, 10),
-                               "end_date": dt.date(2024, 6, 30)})
+    records.create(
+        Treatment,
+        {
+            "patient": p,
+            "drug": "tacrolimus",
+            "role": "study",
+            "phase": "full",
+            "start_date": dt.date(2024, 1, 10),
+            "end_date": dt.date(2024, 6, 30),
+        },
+    )
     c = login("coord_a")
-    data = {"drug": "tacrolimus", "role": "study", "phase": "taper", "start_date": "2024-06-01",
-            "end_date": "2024-08-31", "daily_dose_mg": "1", "stop_reason": "completed"}
+    data = {
+        "drug": "tacrolimus",
+        "role": "study",
+        "phase": "taper",
+        "start_date": "2024-06-01",
+        "end_date": "2024-08-31",
+        "daily_dose_mg": "1",
+        "stop_reason": "completed",
+    }
     response = c.post("/patients/A-001/treatment/new/", data)
     page = response.content.decode()
     assert response.status_code == 200 and "must not overlap" in page
     assert Treatment.objects.filter(patient=p).count() == 1
     ok = c.post("/patients/A-001/treatment/new/", {**data, "start_date": "2024-07-01"})
     assert ok.status_code == 302 and Treatment.objects.filter(patient=p).count() == 2
-    backwards = c.post("/patients/A-001/treatment/new/", {**data, "drug": "prednisone",
-                                                          "start_date": "2024-09-10",
-                                                          "end_date": "2024-09-01"})
+    backwards = c.post(
+        "/patients/A-001/treatment/new/",
+        {**data, "drug": "prednisone", "start_date": "2024-09-10", "end_date": "2024-09-01"},
+    )
     assert "is before start_date" in backwards.content.decode()
 
 
 def test_ae_end_before_onset_and_grade_out_of_range(study, login) -> None:
     c = login("coord_a")
-    r = c.post("/patients/A-001/ae/new/", {"onset_date": "2024-03-10", "term": "Tremor",
-                                           "grade": "2", "end_date": "2024-03-01"})
+    r = c.post(
+        "/patients/A-001/ae/new/",
+        {"onset_date": "2024-03-10", "term": "Tremor", "grade": "2", "end_date": "2024-03-01"},
+    )
     assert "is before onset_date" in r.content.decode()
-    r = c.post("/patients/A-001/ae/new/", {"onset_date": "2024-03-10", "term": "Tremor",
-                                           "grade": "7"})
+    r = c.post(
+        "/patients/A-001/ae/new/", {"onset_date": "2024-03-10", "term": "Tremor", "grade": "7"}
+    )
     assert "Select a valid choice" in r.content.decode()
     assert not AdverseEvent.objects.exists()
 
@@ -89,13 +122,21 @@ def test_a_visit_saves_its_labs_with_units_defaulted_per_site(study, login) -> N
     c = login("coord_a")
     form = c.get("/patients/A-001/visit/").content.decode()
     assert '<option value="/uL" selected>' in form  # site A enters platelets per microlitre
-    assert 'autofocus' in form and 'type="date"' in form
-    r = c.post("/patients/A-001/visit/", {"date": "2024-02-01", "platelets_value": "45000",
-                                          "platelets_unit": "/uL", "hemoglobin_value": "11.2",
-                                          "hemoglobin_unit": "g/dL"})
+    assert "autofocus" in form and 'type="date"' in form
+    r = c.post(
+        "/patients/A-001/visit/",
+        {
+            "date": "2024-02-01",
+            "platelets_value": "45000",
+            "platelets_unit": "/uL",
+            "hemoglobin_value": "11.2",
+            "hemoglobin_unit": "g/dL",
+        },
+    )
     assert r.status_code == 302
-    labs = {(lab.test, lab.value, lab.unit) for lab in Lab.objects.filter(
-        patient=study["patient_a"])}
+    labs = {
+        (lab.test, lab.value, lab.unit) for lab in Lab.objects.filter(patient=study["patient_a"])
+    }
     assert labs == {("platelets", 45000.0, "/uL"), ("hemoglobin", 11.2, "g/dL")}
 
 
@@ -106,33 +147,52 @@ def test_visit_warnings_need_a_confirmation_and_errors_block(study, login) -> No
     page = warned.content.decode()
     assert warned.status_code == 200 and "above 2000" in page and "tick this box" in page
     assert not Lab.objects.exists()
-    confirmed = c.post("/patients/A-001/visit/", {**base, "platelets_value": "2600",
-                                                  "confirm": "on"})
+    confirmed = c.post(
+        "/patients/A-001/visit/", {**base, "platelets_value": "2600", "confirm": "on"}
+    )
     assert confirmed.status_code == 302 and Lab.objects.count() == 1
-    negative = c.post("/patients/A-001/visit/", {**base, "platelets_value": "-3",
-                                                 "confirm": "on"})
+    negative = c.post("/patients/A-001/visit/", {**base, "platelets_value": "-3", "confirm": "on"})
     assert "below 0: a count cannot be negative" in negative.content.decode()
     assert Lab.objects.count() == 1
 
 
 def test_screening_an_ineligible_patient_needs_the_exclusion_reason(study, login) -> None:
     c = login("coord_a")
-    data = {"patient_id": "A-002", "site": study["site_a"].pk, "enrollment_date": "2024-03-01",
-            "excluded": "", "elig_age_18": "true", "elig_platelets_below_30": "false",
-            "elig_apl_positive": "true", "elig_consent": "true"}
+    data = {
+        "patient_id": "A-002",
+        "site": study["site_a"].pk,
+        "enrollment_date": "2024-03-01",
+        "excluded": "",
+        "elig_age_18": "true",
+        "elig_platelets_below_30": "false",
+        "elig_apl_positive": "true",
+        "elig_consent": "true",
+    }
     r = c.post("/patients/new/", data)
     assert "give the exclusion reason" in r.content.decode()
     r = c.post("/patients/new/", {**data, "excluded": "platelets above 30 at screening"})
     assert r.status_code == 302
     p = Patient.objects.get(patient_id="A-002")
     assert p.excluded == "platelets above 30 at screening"
-    assert p.eligibility == {"age_18": True, "platelets_below_30": False, "apl_positive": True,
-                             "consent": True}
+    assert p.eligibility == {
+        "age_18": True,
+        "platelets_below_30": False,
+        "apl_positive": True,
+        "consent": True,
+    }
 
 
 def test_the_second_of_two_saves_gets_the_conflict_page(study, login) -> None:
-    lab = records.create(Lab, {"patient": study["patient_a"], "date": dt.date(2024, 2, 1),
-                               "test": "platelets", "value": 20.0, "unit": "10^9/L"})
+    lab = records.create(
+        Lab,
+        {
+            "patient": study["patient_a"],
+            "date": dt.date(2024, 2, 1),
+            "test": "platelets",
+            "value": 20.0,
+            "unit": "10^9/L",
+        },
+    )
     url = f"/patients/A-001/lab/{lab.pk}/"
     first, second = login("coord_a"), login("inv_a")
     assert 'name="version" value="1"' in first.get(url).content.decode()
@@ -146,5 +206,7 @@ def test_the_second_of_two_saves_gets_the_conflict_page(study, login) -> None:
     assert "25" in page and "30" in page and "recount" in page
     lab.refresh_from_db()
     assert (lab.value, lab.version) == (25.0, 2)  # nothing overwritten
-    assert second.post(url, {**form, "version": "2", "value": "30",
-                             "reason": "typo"}).status_code == 302
+    assert (
+        second.post(url, {**form, "version": "2", "value": "30", "reason": "typo"}).status_code
+        == 302
+    )

@@ -61,7 +61,7 @@ class CheckedForm(forms.ModelForm):
     reason = forms.CharField(
         required=False,
         max_length=500,
-        help_text="Why this change (required for any change after the first save).",
+        help_text="Why this change.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "size": 50}),
     )
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -75,7 +75,10 @@ class CheckedForm(forms.ModelForm):
         self.patient = patient
         self.warnings: dict[str | None, list[str]] = {}
         if self.instance.pk is not None:
-            self.fields["reason"].required = True
+            self.fields["reason"].help_text = (
+                "Why this change (required to change or clear a saved value; not for filling "
+                "in a blank)."
+            )
             self.initial.setdefault("version", self.instance.version)
         else:
             del self.fields["reason"]
@@ -120,6 +123,7 @@ class ScreeningForm(CheckedForm):
         model = Patient
         fields = ("patient_id", "site", "enrollment_date", "excluded")
         labels = {
+            "patient_id": "Study ID (pseudonymous)",
             "enrollment_date": "Enrolment (or screening) date",
             "excluded": "Exclusion reason (empty = enrolled)",
         }
@@ -139,6 +143,16 @@ class ScreeningForm(CheckedForm):
             self.initial.setdefault(
                 name, {True: "true", False: "false"}.get(answers.get(item["key"]), "")
             )
+
+        self.order_fields(
+            [
+                "patient_id",
+                "site",
+                "enrollment_date",
+                *(f"elig_{i['key']}" for i in self.criteria),
+                "excluded",
+            ]
+        )
 
     def table_values(self) -> dict[str, Any]:
         values = super().table_values()

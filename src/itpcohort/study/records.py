@@ -22,6 +22,9 @@ from django.db import models, transaction
 from itpcohort.errors import ItpCohortError
 from itpcohort.study import audit
 
+#: values that mean "not entered yet": filling one in is a first entry, not a change
+BLANK = (None, "", {}, [])
+
 
 class ReasonRequired(ItpCohortError):
     """A change after the first save, or a deletion, without a reason."""

@@ -90,19 +90,27 @@ def _reader_check(form: forms.CheckedForm, patient: Patient | None) -> None:
 
 
 def _save(request: HttpRequest, form: forms.CheckedForm, obj: Any, values: dict[str, Any]) -> Any:
-    """Save a changed record, or render the conflict page; None when saved."""
+    """Save a changed record: the response to send (the form again, or the conflict page),
+    or None when saved or nothing changed.
+
+    A value entered where there was none (a blank filled in) is a first entry, not
+    a change: it needs no reason (the audit trail says "first entry of ...").
+    Changing or clearing a value needs one.
+    """
     fresh = type(obj).objects.get(pk=obj.pk)
     changed = records.changed_fields(fresh, values)
-    if not changed and fresh.version == form.cleaned_data.get("version"):
+    version = form.cleaned_data.get("version") or 0
+    if not changed and fresh.version == version:
         messages.info(request, "nothing changed")
         return None
+    reason = (form.cleaned_data.get("reason") or "").strip()
+    if not reason and all(getattr(fresh, k) in records.BLANK for k in changed) and changed:
+        reason = "first entry of " + ", ".join(changed)
+    if not reason:
+        form.add_error("reason", "give a reason for the change (it is kept in the audit trail)")
+        return None
     try:
-        records.update(
-            obj,
-            changed,
-            version=form.cleaned_data.get("version") or 0,
-            reason=form.cleaned_data.get("reason"),
-        )
+        records.update(obj, changed, version=version, reason=reason)
     except records.Conflict as conflict:
         return _conflict(request, form, conflict.current, values)
     messages.success(request, "saved")
@@ -236,7 +244,8 @@ def patient_edit(request: HttpRequest, pid: str, part: str) -> HttpResponse:
             values = form.table_values()
             values.pop("patient_id", None)
             response = _save(request, form, patient, values)
-            return response or redirect("patient", pid=patient.patient_id)
+            if response is not None or not form.errors:
+                return response or redirect("patient", pid=patient.patient_id)
     title = {"screening": "Screening and eligibility", "baseline": "Baseline and aPL profile"}
     return render(
         request, "study/form.html", {"form": form, "patient": patient, "title": title[part]}
@@ -254,11 +263,10 @@ def identity_edit(request: HttpRequest, pid: str) -> HttpResponse:
         values = form.table_values()
         if identity is None:
             records.create(PatientIdentity, {**values, "patient": patient})
-        else:
-            response = _save(request, form, identity, values)
-            if response is not None:
-                return response
-        return redirect("patient", pid=pid)
+            return redirect("patient", pid=pid)
+        response = _save(request, form, identity, values)
+        if response is not None or not form.errors:
+            return response or redirect("patient", pid=pid)
     return render(
         request, "study/form.html", {"form": form, "patient": patient, "title": "Identifying data"}
     )
@@ -324,7 +332,8 @@ def record_edit(request: HttpRequest, pid: str, kind: str, pk: int) -> HttpRespo
         _reader_check(form, patient)
         if not form.errors:
             response = _save(request, form, obj, form.table_values())
-            return response or redirect("patient", pid=pid)
+            if response is not None or not form.errors:
+                return response or redirect("patient", pid=pid)
     return render(
         request,
         "study/form.html",
