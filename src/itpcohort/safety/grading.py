@@ -106,15 +106,11 @@ def to_canonical(labs: pd.DataFrame) -> pd.DataFrame:
     out["test"] = out["test"].astype(str).str.strip().str.lower()
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
     known = out["test"].isin(list(units.TESTS))
-    keys = out["unit"].fillna("").astype(str).map(units.normalise_unit)
-    factors = pd.Series(
-        [
-            units.TESTS[t][1].get(k, np.nan) if ok else 1.0
-            for t, k, ok in zip(out["test"], keys, known, strict=True)
-        ],
-        index=out.index,
-        dtype=float,
-    )
+    unit_text = out["unit"].fillna("").astype(str)
+    keys = unit_text.map({u: units.normalise_unit(u) for u in unit_text.unique()})
+    table = {f"{t}|{k}": f for t, (_, us) in units.TESTS.items() for k, f in us.items()}
+    factors = (out["test"] + "|" + keys).map(table).astype(float)
+    factors[~known] = 1.0
     bad = known & factors.isna()
     if bad.any():
         pairs = sorted(set(out.loc[bad, "test"] + " in '" + out.loc[bad, "unit"].astype(str) + "'"))
@@ -193,7 +189,7 @@ def grade_labs(
     frame = ranges.attach(frame)
     frame = _with_baseline(frame, starts, settings)
     frame = derive_grades(frame, criteria, ranges.source)
-    frame["term"] = frame["test"].map(criteria.term)
+    frame["term"] = frame["test"].map({t: criteria.term(t) for t in criteria.tests})
     frame["study_day"] = (frame["date"] - frame["start_date"]).dt.days.astype("Int64")
     order = frame.sort_values(["patient_id", "test", "date", "_row"]).index
     return frame.loc[order, GRADED_COLUMNS].reset_index(drop=True)
@@ -280,10 +276,13 @@ def derive_grades(
     value = out["value"].to_numpy(float)
     post = out["period"].isin(["treatment", "after"]).to_numpy()
     status = out["baseline_status"].to_numpy(object)
+    tests = out["test"].to_numpy(object)
+    of_test = {t: tests == t for t in criteria.tests}
+    abnormal = post & (status == "above ULN")  # the baseline was above the ULN
     for r in criteria.rows:
-        mine = (out["test"] == r.test).to_numpy()
+        mine = of_test[r.test]
         ref = _reference(out, r.basis, post)
-        applies = mine & _applies(r.baseline, status, post)
+        applies = mine & _applies(r.baseline, abnormal)
         known = ~np.isnan(ref)
         limit = r.factor * ref
         hit = applies & known & _holds(value, r.operator, limit)
@@ -297,13 +296,18 @@ def derive_grades(
     out.loc[undecided, "grade"] = pd.NA
     out["threshold_row"] = np.where(undecided, "", row_id)
     out["threshold"] = np.where(undecided, np.nan, threshold)
-    out["ctcae_criterion"] = [
-        criteria.row(r).ctcae_criterion if r else "" for r in out["threshold_row"]
-    ]
-    out["note"] = [
-        _missing_note(t, lim, sex, site, ranges_source) if u and lim else ("no value" if u else "")
-        for t, lim, sex, site, u in zip(
-            out["test"], missing_limit, out["sex"], out["site"], undecided, strict=True
+    wording = {r.row_id: r.ctcae_criterion for r in criteria.rows}
+    out["ctcae_criterion"] = out["threshold_row"].map(wording).fillna("")
+    out["note"] = ""
+    where = np.flatnonzero(undecided)
+    out.iloc[where, out.columns.get_loc("note")] = [
+        _missing_note(t, lim, sex, site, ranges_source) if lim else "no value"
+        for t, lim, sex, site in zip(
+            out["test"].to_numpy()[where],
+            missing_limit[where],
+            out["sex"].to_numpy()[where],
+            out["site"].to_numpy()[where],
+            strict=True,
         )
     ]
     return out
@@ -320,13 +324,13 @@ def _reference(frame: pd.DataFrame, basis: str, post: np.ndarray) -> np.ndarray:
     return ref
 
 
-def _applies(baseline: str, status: np.ndarray, post: np.ndarray) -> np.ndarray:
-    abnormal: np.ndarray = post & (status == "above ULN")
+def _applies(baseline: str, abnormal: np.ndarray) -> np.ndarray:
+    """Where a row for a ``baseline`` status applies, given where the baseline was abnormal."""
     if baseline == "normal":
         return ~abnormal  # "unknown" (no ULN) too: its missing ULN then leaves it ungraded
     if baseline == "abnormal":
         return abnormal
-    return np.ones(len(status), dtype=bool)
+    return np.ones(len(abnormal), dtype=bool)
 
 
 def _holds(value: np.ndarray, operator: str, limit: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from itpcohort.cohort import units
@@ -50,10 +51,13 @@ class ReferenceRanges:
         ``range_key`` names the row used (``creatinine F *``); empty when no row fits.
         """
         out = frame.copy()
-        sex = out["sex"].fillna("").astype(str).str.strip().str.upper().str[:1]
-        site = out["site"].fillna("").astype(str).str.strip()
-        out["lln"], out["uln"] = float("nan"), float("nan")
-        out["range_key"] = ""
+        sex_text = out["sex"].fillna("").astype(str)
+        sex = sex_text.map({s: s.strip().upper()[:1] for s in sex_text.unique()}).to_numpy(object)
+        site = out["site"].fillna("").astype(str).str.strip().to_numpy(object)
+        tests = out["test"].to_numpy(object)
+        of_test = {t: tests == t for t in self.table["test"].unique()}
+        lln, uln = np.full(len(out), np.nan), np.full(len(out), np.nan)
+        key = np.full(len(out), "", dtype=object)
         ranges = self.table
         # least specific first: a more specific row overwrites
         for want_sex, want_site in ((False, False), (True, False), (False, True), (True, True)):
@@ -61,14 +65,13 @@ class ReferenceRanges:
                 ((ranges["sex"] != ANY) == want_sex) & ((ranges["site"] != ANY) == want_site)
             ]
             for r in rows.itertuples(index=False):
-                hit = out["test"].eq(r.test)
+                hit = of_test[r.test].copy()
                 if want_sex:
-                    hit &= sex.eq(r.sex)
+                    hit &= sex == r.sex
                 if want_site:
-                    hit &= site.eq(r.site)
-                out.loc[hit, "lln"] = r.lln
-                out.loc[hit, "uln"] = r.uln
-                out.loc[hit, "range_key"] = f"{r.test} {r.sex} {r.site}"
+                    hit &= site == r.site
+                lln[hit], uln[hit], key[hit] = r.lln, r.uln, f"{r.test} {r.sex} {r.site}"
+        out["lln"], out["uln"], out["range_key"] = lln, uln, key
         return out
 
 
