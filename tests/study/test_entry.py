@@ -210,3 +210,19 @@ def test_the_second_of_two_saves_gets_the_conflict_page(study, login) -> None:
         second.post(url, {**form, "version": "2", "value": "30", "reason": "typo"}).status_code
         == 302
     )
+
+
+def test_filling_a_blank_is_a_first_entry_changing_a_value_needs_a_reason(study, login) -> None:
+    c = login("coord_a")
+    data = {"sex": "F", "age": "41", "sle": "true", "acl_igg": "35.5", "version": "1"}
+    assert c.post("/patients/A-001/baseline/", data).status_code == 302
+    p = Patient.objects.get(patient_id="A-001")
+    assert (p.sex, p.age, p.sle, p.version) == ("F", 41.0, True, 2)
+    from itpcohort.study.audit import record_history
+
+    assert record_history(Patient, [p.pk], "patient")[-1].reason.startswith("first entry of")
+    changed = c.post("/patients/A-001/baseline/", {**data, "age": "42", "version": "2"})
+    assert changed.status_code == 200 and "give a reason" in changed.content.decode()
+    cleared = c.post("/patients/A-001/baseline/", {**data, "acl_igg": "", "version": "2"})
+    assert "give a reason" in cleared.content.decode()
+    assert Patient.objects.get(patient_id="A-001").age == 41.0

@@ -115,40 +115,49 @@ def table_rows(
     """
     out: dict[str, tuple[list[str], list[list[str]]]] = {}
     for model in CLINICAL_MODELS:
-        records = _live(model, patients)
-        if first is not None and isinstance(first, model):
-            records = [first] + [r for r in records if r.pk != first.pk or r.pk is None]
-        extras: dict[str, None] = {}
-        for r in records:
-            extras.update(dict.fromkeys(r.extra))
         names = [c.name for c in model.table.columns]
+        rows = _live(model, patients, names)
+        if first is not None and isinstance(first, model):
+            rows = [_values_of(first, names)] + [r for r in rows if r[0] != first.pk]
+        extras: dict[str, None] = {}
+        for r in rows:
+            extras.update(dict.fromkeys(r[-1]))
         header = names + list(extras)
-        out[model.table.name] = (header, [_row_cells(r, names, list(extras)) for r in records])
+        out[model.table.name] = (
+            header,
+            [[cell(v) for v in r[1:-1]] + [cell(r[-1].get(e)) for e in extras] for r in rows],
+        )
     return out
 
 
-def _live(model: type[Clinical], patients: Any) -> list[Any]:
+def _columns(model: type[Clinical], names: list[str]) -> list[str]:
+    """The query columns for the format's columns: the patient's study ID and the site's code
+    through their keys."""
+    lookups = (
+        {"patient_id": "patient__patient_id"} if model is not Patient else {"site": "site__code"}
+    )
+    return ["pk", *(lookups.get(n, n) for n in names), "extra"]
+
+
+def _live(model: type[Clinical], patients: Any, names: list[str]) -> list[tuple[Any, ...]]:
+    """(pk, the format's columns..., extra) of the live rows, in key order."""
     if model is Patient:
-        query = patients.filter(deleted=False).select_related("site").order_by("pk")
+        query = patients.filter(deleted=False)
     else:
-        query = (
-            model.objects.filter(deleted=False, patient__in=patients.filter(deleted=False))
-            .select_related("patient")
-            .order_by("pk")
-        )
-    return list(query.iterator(chunk_size=BATCH))
+        query = model.objects.filter(deleted=False, patient__in=patients.filter(deleted=False))
+    return list(query.order_by("pk").values_list(*_columns(model, names)))
 
 
-def _row_cells(record: Clinical, names: list[str], extras: list[str]) -> list[str]:
-    values = []
+def _values_of(record: Clinical, names: list[str]) -> tuple[Any, ...]:
+    values: list[Any] = [record.pk]
     for name in names:
         if name == "patient_id" and not isinstance(record, Patient):
             values.append(record.patient.patient_id)  # type: ignore[attr-defined]
         elif name == "site" and isinstance(record, Patient):
-            values.append(record.site.code if record.site else "")
+            values.append(record.site.code if record.site else None)
         else:
-            values.append(cell(getattr(record, name)))
-    return values + [cell(record.extra.get(e)) for e in extras]
+            values.append(getattr(record, name))
+    return (*values, record.extra or {})
 
 
 def export_cohort(output: str | Path, patients: Any = None) -> dict[str, int]:
