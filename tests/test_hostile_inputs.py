@@ -340,6 +340,29 @@ def test_a_labs_table_without_rows_is_a_warning(tmp_path: Path) -> None:
     ]
 
 
+def test_labs_without_platelet_counts_is_a_warning(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        labs=(
+            LABS,
+            [
+                ["P1", "2024-01-01", "hemoglobin", "120", "g/L"],
+                ["P2", "2024-01-02", "platelets", "", "10^9/L"],  # an error, still a count
+            ],
+        ),
+    )
+    assert warnings_(problems_of(folder)) == []
+    folder = folder_with(tmp_path, labs=(LABS, [["P1", "2024-01-01", "hemoglobin", "120", "g/L"]]))
+    only_warning = warnings_(problems_of(folder))
+    assert [(where(p), p.message) for p in only_warning] == [
+        (
+            ("labs.csv", None, "test"),
+            "labs has no platelet counts (test 'platelets'): every enrolled patient will be NE "
+            "(not evaluable)",
+        )
+    ]
+
+
 @pytest.mark.parametrize("name", ["PLT", "Platelet count", "platelet_count", "PLT count"])
 def test_a_test_named_like_platelets_is_a_warning(tmp_path: Path, name: str) -> None:
     folder = folder_with(

@@ -631,8 +631,12 @@ class _Checker:
                 f"FROM typed_labs t JOIN ({like}) u USING (_unit) GROUP BY u.test_raw",
                 severity="warning",
             )
-        if not self.con.sql("SELECT 1 FROM labs_keyed WHERE test = 'platelets' LIMIT 1").fetchall():
-            what = "has no rows" if summary.read == 0 else "has no usable platelet counts"
+        # any platelet row, even one with an error (its error says what to fix)
+        if not self.con.sql(
+            "SELECT 1 FROM typed_labs JOIN lab_units u USING (_unit) "
+            "WHERE u.test = 'platelets' LIMIT 1"
+        ).fetchall():
+            what = "has no rows" if summary.read == 0 else "has no platelet counts"
             self.problems.append(
                 Problem(
                     self.files["labs"],
