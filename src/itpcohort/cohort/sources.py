@@ -286,12 +286,20 @@ class _CsvRecords:
         self.set_aside: Counter[str] = Counter()
         self.fatal: Problem | None = None
         self.short_rows_are_errors = True
+        self.header: list[str] = []
         self._handle = path.open(newline="", encoding="utf-8-sig")
+        try:
+            self._read_header()
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def _read_header(self) -> None:
+        path = self.path
         self._reader = csv.reader(self._handle)
         try:
-            self.header: list[str] = next(self._reader, [])
+            self.header = next(self._reader, [])
         except csv.Error as exc:
-            self.header = []
             self.fatal = Problem(
                 path.name, 1, None, f"the header cannot be read: {_csv_error(exc)}"
             )
