@@ -451,3 +451,32 @@ def test_patient_status(tmp_path: Path) -> None:
         assert cohort.patient_status("P2") == "SLE nephritis"
         assert cohort.patient_status("P3") is None
         assert cohort.patient_status("P1' OR '1'='1") is None
+
+
+def test_every_period_overlapping_an_earlier_one_is_reported(tmp_path: Path) -> None:
+    # A (line 2) runs Jan-Dec; B (line 3, Feb) and C (line 4, Mar) both lie inside A.
+    # Compared only with the period just before, C (starting after B ended) would pass.
+    rows = [
+        ["P1", "tacrolimus", "study", "2024-01-01", "2024-12-31", "full"],
+        ["P1", "tacrolimus", "study", "2024-02-01", "2024-02-29", "taper"],
+        ["P1", "tacrolimus", "study", "2024-03-01", "2024-03-31", "taper"],
+        ["P2", "tacrolimus", "study", "2024-01-02", "", ""],
+    ]
+    found = problems_of(folder_with(tmp_path, treatments=(TREATMENTS, rows)))
+    overlaps = [p for p in found if "must not overlap" in p.message]
+    assert [(p.line, p.column) for p in overlaps] == [(3, "start_date"), (4, "start_date")]
+    assert all("earlier period (line 2) ends on 2024-12-31" in p.message for p in overlaps)
+
+
+def test_a_period_after_an_ongoing_one_names_it_ongoing(tmp_path: Path) -> None:
+    rows = [
+        ["P1", "tacrolimus", "study", "2024-01-01", "", "full"],
+        ["P1", "tacrolimus", "study", "2024-05-01", "2024-06-01", "taper"],
+        ["P2", "tacrolimus", "study", "2024-01-02", "", ""],
+    ]
+    (problem,) = [
+        p
+        for p in problems_of(folder_with(tmp_path, treatments=(TREATMENTS, rows)))
+        if "overlap" in p.message
+    ]
+    assert problem.line == 3 and "earlier period (line 2) ends (ongoing)" in problem.message

@@ -536,10 +536,15 @@ class _Checker:
             "|| start_date || ', before the earlier period (line ' || prev_line || ') ends' || "
             "coalesce(' on ' || prev_end, ' (ongoing)') || ': periods of one drug must not "
             "overlap' FROM (SELECT _line, drug, start_date, "
-            "lag(end_date) OVER w AS prev_end, lag(_line) OVER w AS prev_line, "
-            "lag(coalesce(end_date, DATE '9999-12-31')) OVER w AS prev_last "
+            # every earlier period counts, not only the one just before: the one that ends
+            # last is the one a period overlaps (A Jan-Dec, B Feb, C Mar: B and C both)
+            "arg_max(_line, coalesce(end_date, DATE '9999-12-31')) OVER w AS prev_line, "
+            "max(coalesce(end_date, DATE '9999-12-31')) OVER w AS prev_last, "
+            "CASE WHEN max(coalesce(end_date, DATE '9999-12-31')) OVER w < DATE '9999-12-31' "
+            "THEN max(end_date) OVER w END AS prev_end "
             "FROM typed_treatments WHERE patient_id IS NOT NULL AND start_date IS NOT NULL "
-            "WINDOW w AS (PARTITION BY patient_id, lower(drug) ORDER BY start_date, _line)) "
+            "WINDOW w AS (PARTITION BY patient_id, lower(drug) ORDER BY start_date, _line "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) "
             "WHERE start_date <= prev_last",
         )
         self.collect(
