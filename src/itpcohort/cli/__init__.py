@@ -177,7 +177,11 @@ def report(
     cohort_dir: CohortDir,
     output: OutputDir,
     by: Annotated[
-        str | None, typer.Option(help="Patients column to compare response across.")
+        list[str] | None,
+        typer.Option(
+            help="Patients column to compare response across; repeat for several; cut a "
+            "numeric one at stated points: --by age:50 (groups <50, >=50) or --by age:40,60."
+        ),
     ] = None,
     criteria: CriteriaOpt = "iwg2009",
     study_drug: StudyDrugOpt = None,

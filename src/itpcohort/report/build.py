@@ -9,16 +9,38 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import pandas as pd
+
 from itpcohort import __version__
 from itpcohort.cohort import Cohort
 from itpcohort.criteria import Criteria
 from itpcohort.outputs import check_output, write_text
 from itpcohort.pipeline import Evaluation, run
-from itpcohort.report import documents, figures
+from itpcohort.report import documents, figures, prose
 from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
+from itpcohort.statistics.adverse_events import TEAE_WINDOW_DAYS
 
-FIGURES = ("figure1", "km_time_to_response", "km_response_duration", "swimmer", "trajectories")
+#: every figure, in print order, with its caption (``forest`` only with ``--by``)
+CAPTIONS = {
+    "flow": "Patient flow (STROBE): screened, excluded by reason, enrolled, evaluable, responders.",
+    "time_to_response": "Time to response: Aalen-Johansen cumulative incidence of response with "
+    "its 95% confidence band; stopping the study drug without response is a competing event "
+    "(dashed). Ticks mark censored patients; numbers at risk below the axis.",
+    "response_duration": "Duration of response under treatment (Kaplan-Meier) with its 95% "
+    "confidence band; ticks mark censored responders; numbers at risk below the axis.",
+    "figure1": "The abstract's Figure 1: percentage of patients in each response category by "
+    "month on treatment (A) and mean platelet count with its standard error by best-response "
+    "group (B); the number of patients is given under each month.",
+    "swimmer": "Treatment course per patient, grouped by best response: full dose, taper and "
+    "time off treatment, with response, complete response, loss, bleeding and adverse events.",
+    "trajectories": "Platelet counts per patient by best response (log scale; dotted lines at "
+    "10 and 30, dashed at 100 \u00d710\u2079/L).",
+    "forest": "Overall response by subgroup with exact 95% confidence intervals (exploratory); "
+    "the dashed line is the rate among all patients.",
+}
+FIGURES = tuple(CAPTIONS)
 
 
 @dataclass
@@ -31,138 +53,202 @@ class Report:
     summary: dict[str, object]
     paragraph: str
     files: list[Path] = field(default_factory=list)
+    methods: str = ""
 
 
 def write_report(
     cohort: Cohort | str | Path,
     output: str | Path,
     *,
-    by: str | None = None,
+    by: str | list[str] | None = None,
     criteria: str | Path | Criteria = "iwg2009",
     study_drug: str | None = None,
     comparators: str | Path | None = None,
+    baseline_tests: bool = False,
 ) -> Report:
     """Evaluate, analyse and write report.html, summary.json, tables (CSV, DOCX), figures.
 
-    Every file is written atomically; none may replace a file of the cohort
-    folder (:mod:`itpcohort.outputs`).
+    ``by`` names one patients column or several (``"age:50"`` cuts a numeric one
+    at 50). Every file is written atomically; none may replace a file of the
+    cohort folder (:mod:`itpcohort.outputs`).
     """
     evaluation = run(cohort, criteria, study_drug=study_drug)
     out = check_output(output, [evaluation.cohort.folder], folder=True)
-    analysis = analyse(evaluation.cohort, evaluation.endpoints, by=by, comparators=comparators)
-    for path in _report_files(out, analysis):
+    analysis = analyse(
+        evaluation.cohort,
+        evaluation.endpoints,
+        by=by,
+        comparators=comparators,
+        criteria=evaluation.criteria,
+        study_drug=evaluation.study_drug,
+        baseline_tests=baseline_tests,
+    )
+    names = _figure_names(analysis)
+    for path in _report_files(out, analysis, names):
         check_output(path, [evaluation.cohort.folder])
     files = [write_endpoints(evaluation.endpoints, out / "endpoints.csv")]
     files += _write_tables(analysis, out / "tables")
-    files += _draw_figures(evaluation, analysis, out / "figures")
-    paragraph = documents.results_paragraph(analysis.summary, by, evaluation.study_drug)
+    files += _draw_figures(evaluation, analysis, out / "figures", names)
+    by_names = [spec.column for spec in analysis.by]
+    paragraph = prose.results_paragraph(analysis.summary, by_names, evaluation.study_drug)
+    methods = prose.methods_paragraph(
+        evaluation.criteria, evaluation.study_drug, TEAE_WINDOW_DAYS, by_names
+    )
     summary = {
         **analysis.summary,
         "criteria": evaluation.criteria.name,
         "study_drug": evaluation.study_drug,
-        "grouped_by": by,
+        "grouped_by": by if by is None or isinstance(by, str) else list(by),
         "generated_by": f"itpcohort {__version__}",
     }
-    page = _html(evaluation, analysis, paragraph, out / "figures")
+    page = _html(evaluation, analysis, paragraph, methods, out / "figures", names)
     files += [
-        write_text(out / "results.txt", paragraph + "\n"),
+        write_text(out / "results.txt", f"Methods\n\n{methods}\n\nResults\n\n{paragraph}\n"),
         write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
         write_text(out / "report.html", page),
     ]
-    return Report(out, out / "report.html", out / "summary.json", summary, paragraph, files)
+    return Report(
+        out, out / "report.html", out / "summary.json", summary, paragraph, files, methods
+    )
 
 
-def _report_files(out: Path, analysis: Analysis) -> list[Path]:
+def _figure_names(analysis: Analysis) -> list[str]:
+    return [name for name in FIGURES if name != "forest" or analysis.by]
+
+
+def _report_files(out: Path, analysis: Analysis, names: list[str]) -> list[Path]:
     """Every file the report writes, known before any is written."""
-    names = ["endpoints.csv", "results.txt", "summary.json", "report.html"]
-    names += [f"tables/{t}.{ext}" for t in analysis.tables for ext in ("csv", "docx")]
-    names += [f"figures/{f}.{ext}" for f in FIGURES for ext in ("png", "svg")]
-    return [out / name for name in names]
+    files = ["endpoints.csv", "results.txt", "summary.json", "report.html"]
+    files += [f"tables/{t}.{ext}" for t in analysis.tables for ext in ("csv", "docx")]
+    files += [f"figures/{f}.{ext}" for f in names for ext in ("png", "svg")]
+    return [out / name for name in files]
 
 
 def _write_tables(analysis: Analysis, folder: Path) -> list[Path]:
     files = []
     for name, frame in analysis.tables.items():
-        title = documents.TITLES[name]
         files.append(documents.write_csv(frame, folder / f"{name}.csv"))
-        files.append(documents.write_docx(frame, title, folder / f"{name}.docx"))
+        files.append(documents.write_docx(frame, analysis.layouts[name], folder / f"{name}.docx"))
     return files
 
 
-def _draw_figures(evaluation: Evaluation, analysis: Analysis, folder: Path) -> list[Path]:
-    cohort, endpoints = evaluation.cohort, evaluation.endpoints
-    labs = cohort.labs
-    made = {
-        "figure1": figures.figure1(endpoints, labs),
-        "km_time_to_response": figures.km_figure(
-            analysis.curves["time_to_response"],
-            invert=True,
-            xlabel="Months after the start of treatment",
-        ),
-        "km_response_duration": figures.km_figure(
-            analysis.curves["response_duration"], xlabel="Months after response"
-        ),
-        "swimmer": figures.swimmer(
+def _keyed(evaluation: Evaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Endpoints and platelet counts keyed by the integer ``_pid`` (as ``patient_id``).
+
+    The counts come from the engine in one query (platelets only, three columns),
+    never as the whole labs table in pandas.
+    """
+    tables = evaluation.tables
+    keys = tables.backend.to_pyarrow(tables["patients"].select("patient_id", "_pid")).to_pandas()
+    endpoints = evaluation.endpoints.merge(keys, on="patient_id").drop(columns="patient_id")
+    labs = evaluation.inputs["labs"]
+    rows = labs.filter(labs.test == "platelets").select("patient_id", "date", "value")
+    platelets = tables.backend.to_pyarrow(rows).to_pandas(date_as_object=False)
+    return endpoints.rename(columns={"_pid": "patient_id"}), platelets
+
+
+def _platelets_of(evaluation: Evaluation, ids: pd.Series) -> pd.DataFrame:
+    """The platelet counts of a few patients (text IDs), for the per-patient figures."""
+    tables = evaluation.tables
+    patients = tables["patients"]
+    keys = patients.filter(patients.patient_id.isin(list(ids))).select("patient_id", "_pid")
+    labs = evaluation.inputs["labs"]
+    rows = labs.filter(labs.test == "platelets").select(
+        _pid="patient_id", date="date", value="value"
+    )
+    joined = rows.join(keys, rows._pid == keys._pid).select("patient_id", "date", "value")
+    return tables.backend.to_pyarrow(joined).to_pandas(date_as_object=False)
+
+
+def _draw(evaluation: Evaluation, analysis: Analysis, name: str) -> plt.Figure:
+    cohort, endpoints, curves = evaluation.cohort, evaluation.endpoints, analysis.curves
+    assert curves is not None
+    if name == "flow":
+        return figures.flow_diagram(analysis.summary["flow"])
+    if name == "figure1":
+        keyed, platelets = _keyed(evaluation)
+        return figures.figure1(keyed, platelets)
+    if name == "time_to_response":
+        return figures.incidence_figure(curves.time_to_response)
+    if name == "response_duration":
+        return figures.km_figure(curves.response_duration)
+    if name == "swimmer":
+        return figures.swimmer(
             endpoints,
             cohort.treatments,
             cohort.bleeding,
             cohort.adverse_events,
             evaluation.study_drug,
             follow_up=cohort.patients.set_index("patient_id")["followup_end_date"],
-        ),
-        "trajectories": figures.trajectories(labs, endpoints),
-    }
+        )
+    if name == "trajectories":
+        shown, _ = figures.trajectory_patients(endpoints)
+        return figures.trajectories(_platelets_of(evaluation, shown["patient_id"]), endpoints)
+    overall = analysis.summary["overall_response"]["percent"]
+    return figures.forest(analysis.summary["subgroups"], overall)
+
+
+def _draw_figures(
+    evaluation: Evaluation, analysis: Analysis, folder: Path, names: list[str]
+) -> list[Path]:
     files: list[Path] = []
-    for name, fig in made.items():
-        files += figures.save(fig, folder, name)
+    for name in names:
+        files += figures.save(_draw(evaluation, analysis, name), folder, name)
     return files
 
 
-def _img(path: Path, alt: str) -> str:
+def _img(path: Path, number: int, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
+    text = f"Figure {number}. {caption}"
     return (
-        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
-        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        f'<figure id="figure-{number}"><img alt="{html.escape(text)}" '
+        f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(text)}</figcaption></figure>'
     )
 
 
-CAPTIONS = {
-    "figure1": "Figure 1. Percentage of patients in each response category (A) and mean "
-    "platelet count with standard error by response group (B) during follow-up",
-    "km_time_to_response": "Figure 2. Time to response (Kaplan-Meier, cumulative)",
-    "km_response_duration": "Figure 3. Duration of response under treatment (Kaplan-Meier)",
-    "swimmer": "Figure 4. Treatment course, response and events per patient",
-    "trajectories": "Figure 5. Platelet counts per patient by best response",
-}
+STYLE = (
+    "body{font-family:Georgia,'Times New Roman',serif;max-width:980px;margin:2em auto;"
+    "padding:0 1em;color:#1a1a1a;line-height:1.5}h1{font-size:1.5em}h2{font-size:1.2em;"
+    "border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}"
+    "figure{margin:1.5em 0}img{max-width:100%;height:auto}"
+    "figcaption{font-size:.86em;color:#333;margin-top:.3em}section.table{margin:1.2em 0;"
+    "overflow-x:auto}.meta{color:#666;font-size:.85em}p{text-align:justify}"
+)
 
 
-def _html(evaluation: Evaluation, analysis: Analysis, paragraph: str, figure_dir: Path) -> str:
+def _html(
+    evaluation: Evaluation,
+    analysis: Analysis,
+    paragraph: str,
+    methods: str,
+    figure_dir: Path,
+    names: list[str],
+) -> str:
     cohort, criteria, drug = evaluation.cohort, evaluation.criteria, evaluation.study_drug
     tables = "\n".join(
         f'<section class="table" id="table-{name}">'
-        f"{documents.table_html(frame, documents.TITLES[name])}</section>"
+        f"{documents.table_html(frame, analysis.layouts[name])}</section>"
         for name, frame in analysis.tables.items()
+        if name != "flow"
     )
-    images = "\n".join(_img(figure_dir / f"{name}.png", CAPTIONS[name]) for name in FIGURES)
-    style = (
-        "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1000px;"
-        "margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
-        "figure{margin:1.5em 0}img{max-width:100%;height:auto}"
-        "figcaption{font-size:.9em;color:#444}section.table{margin:1.5em 0;overflow-x:auto}"
-        ".meta{color:#666;font-size:.85em}"
+    images = "\n".join(
+        _img(figure_dir / f"{name}.png", i, CAPTIONS[name]) for i, name in enumerate(names, 1)
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"/>
 <meta name="viewport" content="width=device-width, initial-scale=1"/>
 <title>itpcohort report: {html.escape(cohort.folder.name)}</title>
-<style>{style}</style></head>
+<style>{STYLE}{documents.TABLE_CSS}</style></head>
 <body>
 <h1>Treatment response: {html.escape(drug)} cohort</h1>
 <p class="meta">Cohort folder {html.escape(str(cohort.folder))}; response criteria
-{html.escape(criteria.name)} ({html.escape(criteria.description)}; {html.escape(criteria.source)});
+{html.escape(criteria.name)} ({html.escape(documents.typographic(criteria.description))};
+{html.escape(criteria.source)});
 generated {dt.date.today().isoformat()} by itpcohort {__version__}.</p>
+<h2>Methods</h2>
+<p id="methods">{html.escape(documents.typographic(methods))}</p>
 <h2>Results</h2>
-<p id="results">{html.escape(paragraph)}</p>
+<p id="results">{html.escape(documents.typographic(paragraph))}</p>
 <h2>Tables</h2>
 {tables}
 <h2>Figures</h2>

@@ -1,4 +1,12 @@
-"""Tables as CSV, DOCX (python-docx) and HTML (great_tables); the results paragraph."""
+"""Tables as CSV, DOCX (python-docx) and HTML, printed as a journal prints them.
+
+A table is a display-ready DataFrame and its :class:`Layout` (numbered title,
+column headers with units and N, footnotes). Printed tables use the plain
+three-line style (a rule above and below the header, one below the body), no
+vertical lines; a row label starting with spaces is indented; ``>=``, ``<=``
+and ``x10^9/L`` are set as ``≥``, ``≤`` and ``×10⁹/L``. CSV files keep the
+frame's own column names (stable for scripts) and its cells as printed.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +15,36 @@ from pathlib import Path
 
 import pandas as pd
 from docx import Document
-from docx.shared import Pt
-from great_tables import GT
+from docx.enum.section import WD_ORIENT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt
 
 from itpcohort import outputs
+from itpcohort.statistics.tables import Layout
 
-TITLES = {
-    "flow": "Patient flow",
-    "baseline": "Baseline characteristics",
-    "response": "Table 1. Response characteristics of the studied patients",
-    "subgroup": "Overall response by subgroup",
-    "safety": "Side effects and bleeding",
-    "comparison": "Response rate compared with published second-line therapies",
-}
+REPLACEMENTS = (
+    ("x10^9/L", "\u00d710\u2079/L"),
+    (">=", "\u2265"),
+    ("<=", "\u2264"),
+)
+INDENT = "  "
 
 
-def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype(object).where(frame.notna(), "")
+def typographic(text: str) -> str:
+    """``>=`` as ``≥``, ``<=`` as ``≤``, ``x10^9/L`` as ``×10⁹/L``."""
+    for plain, typeset in REPLACEMENTS:
+        text = text.replace(plain, typeset)
+    return text
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _indent(label: str) -> tuple[int, str]:
+    stripped = label.lstrip(" ")
+    return (len(label) - len(stripped)) // len(INDENT), stripped
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -31,103 +52,102 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return outputs.write_csv(frame, path)
 
 
-def write_docx(frame: pd.DataFrame, title: str, path: Path, note: str = "") -> Path:
-    """One table in a Word document, ready to paste into a manuscript."""
+def _border(cell_or_table: object, edges: dict[str, str], tag: str) -> None:
+    """Set single rules on the given edges of a table (tblBorders) or a cell (tcBorders)."""
+    element = cell_or_table._element if hasattr(cell_or_table, "_element") else cell_or_table
+    properties = element.find(qn("w:tblPr" if tag == "w:tblBorders" else "w:tcPr"))
+    if properties is None:
+        properties = OxmlElement("w:tcPr")
+        element.insert(0, properties)
+    borders = OxmlElement(tag)
+    for edge, value in edges.items():
+        rule = OxmlElement(f"w:{edge}")
+        rule.set(qn("w:val"), value)
+        rule.set(qn("w:sz"), "8" if value == "single" else "0")
+        rule.set(qn("w:space"), "0")
+        rule.set(qn("w:color"), "000000")
+        borders.append(rule)
+    properties.append(borders)
+
+
+def write_docx(frame: pd.DataFrame, layout: Layout, path: Path) -> Path:
+    """One table in a Word document, three-line style with its footnotes."""
     doc = Document()
-    doc.add_heading(title, level=2)
-    shown = outputs.safe_frame(_display(frame))
-    table = doc.add_table(rows=1, cols=len(shown.columns))
-    table.style = "Light Grid Accent 1"
-    for cell, name in zip(table.rows[0].cells, shown.columns, strict=True):
-        cell.text = str(name)
+    columns = [c for c in layout.headers if c in frame.columns] or list(frame.columns)
+    if len(columns) > 5:
+        section = doc.sections[0]
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = section.page_height, section.page_width
+    for margin in ("left_margin", "right_margin"):
+        setattr(doc.sections[0], margin, Cm(1.8))
+    title = doc.add_paragraph()
+    title.add_run(typographic(layout.title)).bold = True
+    shown = outputs.safe_frame(_cells(frame[columns]))
+    table = doc.add_table(rows=1, cols=len(columns))
+    none = {e: "nil" for e in ("left", "right", "insideH", "insideV")}
+    _border(table._tbl, {"top": "single", "bottom": "single", **none}, "w:tblBorders")
+    for cell, name in zip(table.rows[0].cells, columns, strict=True):
+        cell.text = typographic(layout.headers.get(name, name))
+        cell.paragraphs[0].runs[0].bold = True
+        _border(cell._tc, {"bottom": "single"}, "w:tcBorders")
     for row in shown.itertuples(index=False):
         cells = table.add_row().cells
-        for cell, value in zip(cells, row, strict=True):
-            cell.text = str(value)
+        for i, (cell, value) in enumerate(zip(cells, row, strict=True)):
+            level, text = _indent(str(value)) if i == 0 else (0, str(value))
+            cell.text = typographic(outputs.safe_cell(text))  # indentation is not a shield
+            if level:
+                cell.paragraphs[0].paragraph_format.left_indent = Cm(0.4 * level)
     for row in table.rows:
         for cell in row.cells:
             for paragraph in cell.paragraphs:
+                paragraph.paragraph_format.space_after = Pt(0)
                 for run in paragraph.runs:
-                    run.font.size = Pt(9)
-    if note:
-        doc.add_paragraph(note).runs[0].font.size = Pt(8)
+                    run.font.size = Pt(8.5)
+    for note in layout.footnotes:
+        paragraph = doc.add_paragraph(typographic(note))
+        paragraph.paragraph_format.space_after = Pt(2)
+        for run in paragraph.runs:
+            run.font.size = Pt(7.5)
     with outputs.atomic_path(path) as temporary:
         doc.save(str(temporary))
     return path
 
 
-def table_html(frame: pd.DataFrame, title: str) -> str:
-    """A rendered table (great_tables), self-contained HTML."""
-    return GT(_display(frame)).tab_header(title=html.escape(title)).as_raw_html()
-
-
-def results_paragraph(summary: dict, by: str | None, drug: str) -> str:
-    """The results written from the numbers, in the abstract's style."""
-    s = summary
-    o, cr = s["overall_response"], s["complete_response"]
-    loss = s["loss_of_response"]
-    parts = [
-        f"A total of {s['patients_enrolled']} patients were enrolled with a median treatment "
-        f"duration of {_num(s['treatment_months']['median'])} months.",
-        f"The overall response rate was {_num(o['percent'])}% (n = {o['n']}; 95% CI "
-        f"{_num(o['ci_low'])}-{_num(o['ci_high'])}), including {_num(cr['percent'])}% complete "
-        f"responses (n = {cr['n']}).",
-    ]
-    ttr = s["time_to_response_months"]
-    if ttr["median"] is not None:
-        parts.append(
-            f"The median time to achieve a response was {_num(ttr['median'])} months "
-            f"(IQR {_num(ttr['q1'])}, {_num(ttr['q3'])})."
-        )
-    if o["n"]:
-        where = [
-            f"{_num(_pct(loss['full'], o['n']))}% (n = {loss['full']}) during full-dose treatment"
-        ]
-        if loss["taper"]:
-            where.append(f"{loss['taper']} during tapering")
-        if loss["off"]:
-            where.append(f"{loss['off']} after stopping {drug}")
-        parts.append(
-            f"A total of {loss['n']} ({_num(loss['percent'])}%) patients with a response "
-            f"experienced a loss of response, {', '.join(where)}."
-        )
-        dur = s["response_duration_months"]
-        parts.append(
-            f"The median duration of response under treatment was {_num(dur['median'])} months "
-            f"(IQR {_num(dur['q1'])}, {_num(dur['q3'])})."
-        )
-    sus = s["sustained_off_treatment"]
-    parts.append(
-        f"{sus['n']} ({_num(sus['percent'])}%) patients had a sustained response after the "
-        f"termination of {drug} treatment."
+def table_html(frame: pd.DataFrame, layout: Layout, anchor: str = "") -> str:
+    """A table as self-contained HTML: caption, header, indented rows, footnotes."""
+    columns = [c for c in layout.headers if c in frame.columns] or list(frame.columns)
+    head = "".join(
+        f'<th scope="col">{html.escape(typographic(layout.headers.get(c, c)))}</th>'
+        for c in columns
     )
-    if by and by in s.get("overall_response_by", {}):
-        groups = s["overall_response_by"][by]
-        t, f = groups.get("true"), groups.get("false")
-        if t and f:
-            parts.append(
-                f"Patients with {by.upper() if len(by) <= 4 else by} had an overall response "
-                f"rate of {_num(t['percent'])}% ({t['n']}/{t['of']}) versus {_num(f['percent'])}% "
-                f"({f['n']}/{f['of']}) without ({groups['test']}, p = {_p(groups['p_value'])})."
-            )
-    ae, stop = s["adverse_effects"], s["stopped_for_adverse_effects"]
-    parts.append(
-        f"Side effects were reported in {_num(ae['percent'])}% (n = {ae['n']}) of the patients "
-        f"and treatment was stopped due to side effects in {_num(stop['percent'])}% "
-        f"(n = {stop['n']}) of patients."
+    body = []
+    for row in _cells(frame[columns]).itertuples(index=False):
+        cells = []
+        for i, value in enumerate(row):
+            level, text = _indent(value) if i == 0 else (0, value)
+            attrs = f' class="l{level}"' if level else ""
+            if i == 0 and not level and not any(row[1:]):
+                attrs = ' class="section"'
+            cells.append(f"<td{attrs}>{html.escape(typographic(text))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    notes = "".join(f"<li>{html.escape(typographic(n))}</li>" for n in layout.footnotes)
+    ident = f' id="{html.escape(anchor)}"' if anchor else ""
+    return (
+        f'<table class="journal"{ident}><caption>{html.escape(typographic(layout.title))}'
+        f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
     )
-    return " ".join(parts)
 
 
-def _pct(k: int, n: int) -> float:
-    return round(100 * k / n, 1) if n else 0.0
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+TABLE_CSS = (
+    "table.journal{border-collapse:collapse;width:100%;font-size:.86em;margin:.3em 0 .2em}"
+    "table.journal caption{text-align:left;font-weight:600;padding:.3em 0}"
+    "table.journal thead th{border-top:1.5px solid #000;border-bottom:1px solid #000;"
+    "text-align:left;padding:.3em .5em;vertical-align:bottom;font-weight:600}"
+    "table.journal td{padding:.18em .5em;vertical-align:top}"
+    "table.journal tbody tr:last-child td{border-bottom:1.5px solid #000}"
+    "table.journal td.l1{padding-left:1.6em}table.journal td.l2{padding-left:2.8em}"
+    "table.journal td.section{font-weight:600;padding-top:.5em}"
+    "ul.notes{list-style:none;padding:0;margin:.2em 0 1.6em;font-size:.78em;color:#333}"
+    "ul.notes li{margin:.15em 0}"
+)

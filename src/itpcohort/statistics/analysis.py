@@ -1,65 +1,132 @@
 """The whole analysis of a cohort: flow, baseline, response, subgroups, safety, comparison.
 
 Reads only the cohort (through :class:`itpcohort.Cohort`) and its endpoints
-table; returns tables (pandas DataFrames) and the ``summary.json`` dictionary
-whose keys are documented in ``docs/summary-json.md``.
+table (from the one pipeline); returns the report's tables (display-ready
+DataFrames with their :class:`~itpcohort.statistics.tables.Layout`), the fitted
+curves and the ``summary.json`` dictionary (keys in ``docs/summary-json.md``).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from itpcohort.cohort import Cohort
-from itpcohort.cohort.cells import FALSE_WORDS, TRUE_WORDS
-from itpcohort.errors import ItpCohortError
+from itpcohort.criteria import Criteria, load_criteria
+from itpcohort.statistics import formats as fmt
+from itpcohort.statistics import tables as notes
+from itpcohort.statistics.adverse_events import (
+    TEAE_WINDOW_DAYS,
+    SafetyData,
+    adverse_event_counts,
+    adverse_events_by_term,
+    bleeding_counts,
+    last_stop_reasons,
+)
+from itpcohort.statistics.baseline import baseline_table
+from itpcohort.statistics.comparators import comparison_table, load_comparators
 from itpcohort.statistics.descriptive import percent, quartiles_months, rate
-from itpcohort.statistics.survival import KaplanMeier, response_duration, time_to_response
+from itpcohort.statistics.response import (
+    duration_summary,
+    loss_summary,
+    response_rows,
+    time_to_response_summary,
+)
+from itpcohort.statistics.subgroups import GroupBy, as_flag, grouping, parse_by, subgroup
+from itpcohort.statistics.survival import Curve, quantile
+from itpcohort.statistics.tables import Layout
+from itpcohort.statistics.time_to_event import Curves, estimate_curves
+
+__all__ = ["Analysis", "analyse", "as_flag", "load_comparators"]
 
 RESPONDED = ("CR", "R")
-BASELINE_NUMBERS = ("age", "acl_igg", "acl_igm", "ab2gpi_igg", "ab2gpi_igm")
-BASELINE_FLAGS = ("sle", "aps", "lupus_anticoagulant")
 
 
 @dataclass
 class Analysis:
-    """Every table of the report, the Kaplan-Meier fits and the summary dictionary."""
+    """Every table of the report (in print order), the curves and the summary dictionary."""
 
-    summary: dict[str, object]
+    summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    curves: dict[str, KaplanMeier] = field(default_factory=dict)
-    by: str | None = None
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    curves: Curves | None = None
+    by: list[GroupBy] = field(default_factory=list)
+    criteria: Criteria | None = None
+    study_drug: str = ""
 
 
 def analyse(
     cohort: Cohort,
     endpoints: pd.DataFrame,
-    by: str | None = None,
+    by: str | list[str] | None = None,
     comparators: str | Path | None = None,
+    *,
+    criteria: str | Path | Criteria = "iwg2009",
+    study_drug: str | None = None,
+    baseline_tests: bool = False,
+    comparator_tests: bool = False,
+    teae_window_days: int = TEAE_WINDOW_DAYS,
 ) -> Analysis:
-    """Analyse a cohort's endpoints (from :func:`itpcohort.evaluate`)."""
+    """Analyse a cohort's endpoints (from :func:`itpcohort.pipeline.run`).
+
+    ``by``: one patients column or several (``"age:50"`` cuts a numeric one);
+    ``criteria`` and ``study_drug``: those the endpoints were evaluated with
+    (for the footnotes and the safety counts); ``baseline_tests`` adds p-values
+    to Table 1; ``comparator_tests`` adds Fisher's exact test against published
+    numerators.
+    """
+    specs = parse_by(by)
+    settings = load_criteria(criteria)
+    drug = study_drug or (cohort.study_drugs[0] if len(cohort.study_drugs) == 1 else "")
     patients = cohort.patients
     enrolled = patients[patients["_enrolled"]].drop(columns="_enrolled")
     data = endpoints.merge(enrolled, on="patient_id", how="left", suffixes=("", "_patient"))
+    curves = estimate_curves(endpoints)
+    a = Analysis(_headline(data), curves=curves, by=specs, criteria=settings, study_drug=drug)
+    s = a.summary
+    s["time_to_response"] = time_to_response_summary(curves, data)
+    s["duration_of_response"] = duration_summary(curves, data)
+    s.update(loss_summary(curves, data))
+    s["kaplan_meier"] = {
+        "time_to_response": _legacy_km(curves.cumulative_response_km),
+        "response_duration": _legacy_km(curves.response_duration),
+    }
+    _subgroups(a, data, specs)
+    _safety(a, cohort, data, drug, teae_window_days)
+    _tables(a, data, cohort, baseline_tests)
+    overall = rate(int(data["best_response"].isin(RESPONDED).sum()), len(data))
+    comparison = comparison_table(
+        overall,
+        _definition(settings),
+        "this cohort's enrolled patients",
+        comparators,
+        comparator_tests,
+    )
+    s["comparison"] = _records(comparison)
+    a.tables["comparison"] = _comparison_display(comparison, comparator_tests)
+    a.layouts["comparison"] = Layout(
+        "", _comparison_headers(comparator_tests), notes.COMPARISON_NOTES
+    )
+    _number_titles(a)
+    return a
+
+
+def _headline(data: pd.DataFrame) -> dict[str, Any]:
+    """The abstract's figures (their keys and shapes are stable; see docs/summary-json.md)."""
     responders = data[data["best_response"].isin(RESPONDED)]
     n = len(data)
-    overall = rate(len(responders), n)
-    cr = rate(int((data["best_response"] == "CR").sum()), n)
     losses = responders[responders["loss_date"].notna()]
     phases = losses["loss_phase"].value_counts()
     sustained = int(data["sustained_off_treatment"].sum())
-    ae_patients, stopped = _safety_counts(cohort, data)
-    summary: dict[str, object] = {
+    return {
         "patients_enrolled": n,
         "treatment_months": quartiles_months(data["treatment_days"].dropna()),
-        "overall_response": _public_rate(overall),
-        "complete_response": _public_rate(cr),
+        "overall_response": _public(rate(len(responders), n)),
+        "complete_response": _public(rate(int((data["best_response"] == "CR").sum()), n)),
         "time_to_response_months": quartiles_months(responders["days_to_response"]),
         "loss_of_response": {
             "n": len(losses),
@@ -71,296 +138,303 @@ def analyse(
         "response_duration_months": quartiles_months(responders["response_duration_days"]),
         "sustained_off_treatment": {"n": sustained, "percent": percent(sustained, n)},
         "overall_response_by": {},
-        "adverse_effects": {"n": ae_patients, "percent": percent(ae_patients, n)},
-        "stopped_for_adverse_effects": {"n": stopped, "percent": percent(stopped, n)},
     }
-    analysis = Analysis(summary, by=by)
-    analysis.curves = {
-        "time_to_response": time_to_response(data),
-        "response_duration": response_duration(data),
-    }
-    summary["kaplan_meier"] = {k: c.as_dict() for k, c in analysis.curves.items()}
-    t = analysis.tables
-    t["flow"] = _flow(patients)
-    t["response"] = _response_table(data, summary, analysis.curves)
-    t["baseline"] = _baseline_table(data, by)
-    if by is not None:
-        t["subgroup"], summary["overall_response_by"] = _subgroup(data, by)
-    t["safety"] = _safety_table(cohort, data)
-    t["comparison"] = _comparison(overall, comparators)
-    summary["flow"] = {row.step: int(row.n) for row in t["flow"].itertuples()}
-    return analysis
 
 
-def _public_rate(r: dict[str, object]) -> dict[str, object]:
+def _public(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in ("n", "percent", "ci_low", "ci_high")}
 
 
-def as_flag(values: pd.Series) -> pd.Series:
-    """Booleans from bool columns or yes/no text (covariates are read as text)."""
-    if values.dtype == bool or str(values.dtype) == "boolean":
-        return values.astype("boolean")
-    text = values.astype("string").str.strip().str.lower()
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[text.isin(TRUE_WORDS)] = True
-    out[text.isin(FALSE_WORDS)] = False
-    return out
+def _legacy_km(curve: Curve) -> dict[str, Any]:
+    m = quantile(curve, 0.5)
+
+    def months(x: float | None) -> float | None:
+        return None if x is None else round(x / 30.4375, 1)
+
+    return {
+        "n": curve.n,
+        "events": curve.events,
+        "median_months": months(m.value),
+        "ci_low_months": months(m.lower),
+        "ci_high_months": months(m.upper),
+    }
 
 
-def _flow(patients: pd.DataFrame) -> pd.DataFrame:
+def _definition(c: Criteria) -> str:
+    fold = {"and": f" and >={c.fold:g} x baseline", "or": f" or >={c.fold:g} x baseline"}
+    return (
+        f"{c.name}: platelet count >={c.r_threshold:g} x10^9/L{fold.get(c.fold_rule, '')}, "
+        f"confirmed {c.response_confirm_days} days apart, best response during treatment"
+    )
+
+
+def _subgroups(a: Analysis, data: pd.DataFrame, specs: list[GroupBy]) -> None:
+    s = a.summary
+    s["subgroups"] = {}
+    rows: list[dict[str, str]] = []
+    for spec in specs:
+        result = subgroup(data, spec)
+        s["subgroups"][spec.column if not spec.cuts else _spec_key(spec)] = result
+        legacy: dict[str, Any] = {
+            k: {"n": g["n"], "of": g["of"], "percent": g["percent"]}
+            for k, g in result["groups"].items()
+        }
+        s["overall_response_by"][_spec_key(spec)] = {
+            **legacy,
+            "p_value": result["p_value"],
+            "test": result["test"],
+        }
+        rows += _subgroup_rows(result)
+    if specs:
+        a.tables["subgroup"] = pd.DataFrame(rows)
+        a.layouts["subgroup"] = Layout(
+            "",
+            {
+                "characteristic": "Subgroup",
+                "responders": "Responders / patients (%)",
+                "ci": "95% CI, %",
+                "risk_difference": "Risk difference, % points (95% CI)",
+                "odds_ratio": "Odds ratio (95% CI)",
+                "p_value": "p",
+            },
+            notes.SUBGROUP_NOTES,
+        )
+
+
+def _spec_key(spec: GroupBy) -> str:
+    return (
+        spec.column if not spec.cuts else f"{spec.column}:{','.join(f'{c:g}' for c in spec.cuts)}"
+    )
+
+
+def _subgroup_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    rows = [
+        {
+            "characteristic": result["label"],
+            "responders": "",
+            "ci": "",
+            "risk_difference": "",
+            "odds_ratio": "",
+            "p_value": fmt.p_value(result["p_value"], prefix=False) if result["test"] else "",
+        }
+    ]
+    for key, g in result["groups"].items():
+        rd, odds = g.get("risk_difference"), g.get("odds_ratio")
+        is_ref = key == result["reference"]
+        rows.append(
+            {
+                "characteristic": f"  {g['label']}" + (" (ref.)" if is_ref else ""),
+                "responders": f"{g['n']}/{g['of']}"
+                + (f" ({fmt.number(g['percent'])}%)" if g["of"] else ""),
+                "ci": fmt.rate_ci(g),
+                "risk_difference": _effect(rd, 1) if rd else ("ref." if is_ref else ""),
+                "odds_ratio": _effect(odds, 2) if odds else ("ref." if is_ref else ""),
+                "p_value": "",
+            }
+        )
+    return rows
+
+
+def _effect(e: dict[str, float | None], digits: int) -> str:
+    est = "\u221e" if e["estimate"] is None else fmt.number(e["estimate"], digits)
+    hi = "\u221e" if e["ci_high"] is None else fmt.number(e["ci_high"], digits)
+    lo = fmt.number(e["ci_low"], digits)
+    sep = " to " if lo.startswith(fmt.MINUS) or hi.startswith(fmt.MINUS) else fmt.DASH
+    return f"{est} ({lo}{sep}{hi})"
+
+
+def _safety(a: Analysis, cohort: Cohort, data: pd.DataFrame, drug: str, window: int) -> None:
+    recorded = {t.table: t.file is not None for t in cohort.report.summaries}
+    treated = data.loc[data["start_date"].notna(), ["patient_id", "start_date", "end_date"]]
+    safety = SafetyData(
+        treated,
+        cohort.adverse_events if recorded.get("adverse_events") else None,
+        cohort.bleeding if recorded.get("bleeding") else None,
+        last_stop_reasons(cohort.treatments, drug),
+    )
+    ae = adverse_event_counts(safety, window)
+    s = a.summary
+    s["adverse_events"] = ae
+    s["bleeding"] = bleeding_counts(safety)
+    related, stopped = ae["related"], ae["stopped"]
+    n = len(data)
+    s["adverse_effects"] = (
+        {"n": None, "percent": None}
+        if related is None
+        else {"n": related["n"], "percent": percent(related["n"], n)}  # type: ignore[index]
+    )
+    s["stopped_for_adverse_effects"] = {
+        "n": stopped["n"],  # type: ignore[index]
+        "percent": percent(stopped["n"], n),  # type: ignore[index]
+    }
+    a.tables["safety"] = pd.DataFrame(
+        _safety_rows(ae, s["bleeding"], adverse_events_by_term(safety, window)),
+        columns=["characteristic", "value", "ci"],
+    )
+    a.layouts["safety"] = Layout(
+        "",
+        {"characteristic": "", "value": "Patients, n (%)", "ci": "95% CI, %"},
+        notes.safety_notes(drug, window, len(treated)),
+    )
+
+
+def _safety_rows(ae: dict[str, Any], bleeding: dict[str, Any], terms: pd.DataFrame) -> list:
+    n = ae["of"]
+    rows: list[tuple[str, str, str]] = [
+        (f"Adverse events, treatment-emergent, of {n} treated patients", "", "")
+    ]
+    if not ae["recorded"]:
+        rows.append(("  Adverse events", "not recorded", ""))
+    else:
+        for key, label in (
+            ("any", "Any adverse event"),
+            ("related", "Related to the study drug"),
+            ("relatedness_unknown", "Relatedness unknown (not recorded)"),
+            ("grade_3_or_more", f"Grade {fmt.GEQ}3"),
+        ):
+            r = ae[key]
+            rows.append((f"  {label}", fmt.count_percent(r["n"], r["percent"]), fmt.rate_ci(r)))
+    stop = ae["stopped"]
+    rows.append(
+        (
+            "  Led to stopping the study drug",
+            fmt.count_percent(stop["n"], stop["percent"]),
+            fmt.rate_ci(stop),
+        )
+    )
+    for t in terms.itertuples():
+        grade = "unknown" if pd.isna(t.worst_grade) else f"{int(t.worst_grade)}"
+        rows.append(
+            (
+                f"  {t.term}, worst grade {grade}",
+                fmt.count_percent(int(t.patients), percent(int(t.patients), n)),
+                "",
+            )
+        )
+    rows.append(
+        (f"Bleeding after the start, worst WHO grade, of {bleeding['of']} patients", "", "")
+    )
+    if not bleeding["recorded"]:
+        rows.append(("  Bleeding", "not recorded", ""))
+    else:
+        for grade, r in bleeding["worst_grade"].items():
+            label = "Grade 0 (none recorded)" if grade == "0" else f"Grade {grade}"
+            rows.append((f"  {label}", fmt.count_percent(r["n"], r["percent"]), fmt.rate_ci(r)))
+    return rows
+
+
+def _tables(a: Analysis, data: pd.DataFrame, cohort: Cohort, tests: bool) -> None:
+    s, drug = a.summary, a.study_drug or "the study drug"
+    flow = _flow(cohort.patients, data)
+    s["flow"] = {row.step: int(row.n) for row in flow.itertuples()}
+    a.tables["flow"] = flow
+    a.layouts["flow"] = Layout(
+        "Supplementary table. Patient flow (drawn as Figure 1)", {"step": "Step", "n": "Patients"}
+    )
+    groups = grouping(data, a.by[0]) if a.by else None
+    frame, headers = baseline_table(data, groups, tests)
+    a.tables["baseline"] = frame
+    a.layouts["baseline"] = Layout("", headers, notes.baseline_notes(drug, tests))
+    d = s["duration_of_response"]
+    a.tables["response"] = pd.DataFrame(
+        response_rows(s, data), columns=["characteristic", "value", "ci"]
+    )
+    a.layouts["response"] = Layout(
+        "",
+        {"characteristic": "", "value": "n (%) or estimate", "ci": "95% CI"},
+        notes.response_notes(a.criteria, drug, d["censored"], d["responders"]),  # type: ignore[arg-type]
+    )
+
+
+def _flow(patients: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Screened -> excluded (by reason) -> enrolled -> treated -> evaluable -> responders."""
     excluded = patients[~patients["_enrolled"]]
     rows = [("screened", len(patients))]
     for reason, count in excluded["excluded"].value_counts().sort_index().items():
         rows.append((f"excluded: {reason}", int(count)))
     rows.append(("excluded", len(excluded)))
     rows.append(("enrolled", len(patients) - len(excluded)))
+    treated = data["start_date"].notna()
+    rows.append(("started the study drug", int(treated.sum())))
+    rows.append(("not evaluable (no baseline count)", int((data["best_response"] == "NE").sum())))
+    rows.append(("evaluable", int((treated & (data["best_response"] != "NE")).sum())))
+    rows.append(("responders (CR or R)", int(data["best_response"].isin(RESPONDED).sum())))
+    rows.append(("complete responders (CR)", int((data["best_response"] == "CR").sum())))
     return pd.DataFrame(rows, columns=["step", "n"])
 
 
-def _fmt_rate(r: dict[str, object]) -> str:
-    if r.get("percent") is None:
-        return f"{r['n']}"
-    text = f"{r['n']} ({r['percent']:.1f}%)"
-    if r.get("ci_low") is not None:
-        text += f" [95% CI {r['ci_low']:.1f}-{r['ci_high']:.1f}]"
-    return text
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (None if _is_missing(v) else _plain(v)) for k, v in row.items()})
+    return out
 
 
-def _fmt_quartiles(q: dict[str, float | None]) -> str:
-    if q["median"] is None:
-        return "-"
-    return f"{q['median']:.1f} ({q['q1']:.1f}, {q['q3']:.1f})"
+def _is_missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
 
 
-def _response_table(data: pd.DataFrame, s: dict, curves: dict[str, KaplanMeier]) -> pd.DataFrame:
-    n = len(data)
-    counts = data["best_response"].value_counts()
-    loss = s["loss_of_response"]
-    responders = int(data["best_response"].isin(RESPONDED).sum())
-    ttr, dor = curves["time_to_response"], curves["response_duration"]
-    rows = [
-        ("Patients enrolled", f"{n}"),
-        ("Treatment duration, months, median (IQR)", _fmt_quartiles(s["treatment_months"])),
-        ("Overall response (CR + R)", _fmt_rate(rate(responders, n))),
-        ("Complete response (CR)", _fmt_rate(rate(int(counts.get("CR", 0)), n))),
-        ("Response (R)", _fmt_rate(rate(int(counts.get("R", 0)), n))),
-        ("No response (NR)", _fmt_rate(rate(int(counts.get("NR", 0)), n))),
-        ("Not evaluable (NE)", _fmt_rate(rate(int(counts.get("NE", 0)), n))),
-        ("Time to response, months, median (IQR)", _fmt_quartiles(s["time_to_response_months"])),
-        ("Time to response, Kaplan-Meier median, months (95% CI)", _fmt_km(ttr)),
-        (
-            "Loss of response, n (% of responders)",
-            f"{loss['n']} ({loss['percent'] or 0:.1f}%)" if responders else "-",
-        ),
-        ("  during full-dose treatment", _of(loss["full"], responders)),
-        ("  during tapering", _of(loss["taper"], responders)),
-        ("  after stopping", _of(loss["off"], responders)),
-        (
-            "Duration of response under treatment, months, median (IQR)",
-            _fmt_quartiles(s["response_duration_months"]),
-        ),
-        ("Duration of response, Kaplan-Meier median, months (95% CI)", _fmt_km(dor)),
-        (
-            "Sustained response after stopping",
-            _fmt_rate(
-                {
-                    "n": s["sustained_off_treatment"]["n"],
-                    "percent": s["sustained_off_treatment"]["percent"],
-                }
-            ),
-        ),
-    ]
-    return pd.DataFrame(rows, columns=["characteristic", "value"])
+def _plain(v: object) -> object:
+    return v.item() if isinstance(v, np.generic) else v
 
 
-def _of(k: int, of: int) -> str:
-    return f"{k} ({percent(k, of):.1f}%)" if of else "-"
-
-
-def _fmt_km(curve: KaplanMeier) -> str:
-    def m(v: float | None) -> str:
-        return "not reached" if v is None else f"{v:.1f}"
-
-    return f"{m(curve.median_months)} ({m(curve.ci_low_months)}-{m(curve.ci_high_months)})"
-
-
-def _groups(data: pd.DataFrame, by: str) -> pd.Series:
-    if by not in data.columns:
-        raise ItpCohortError(
-            f"cannot group by '{by}': no such column in patients; use one of "
-            + ", ".join(c for c in data.columns if not c.startswith("_"))
-        )
-    flags = as_flag(data[by])
-    if flags.notna().sum() == data[by].notna().sum() and data[by].notna().any():
-        return flags.map({True: "true", False: "false"}).astype("string")
-    return data[by].astype("string")
-
-
-def _subgroup(data: pd.DataFrame, by: str) -> tuple[pd.DataFrame, dict[str, object]]:
-    groups = _groups(data, by)
-    responded = data["best_response"].isin(RESPONDED)
-    rows, result = [], {}
-    table = pd.crosstab(groups, responded).reindex(columns=[True, False], fill_value=0)
-    for value, row in table.iterrows():
-        of = int(row.sum())
-        result[str(value)] = {"n": int(row[True]), "of": of, "percent": percent(int(row[True]), of)}
-        rows.append((by, str(value), int(row[True]), of, percent(int(row[True]), of)))
-    if table.shape[0] == 2:
-        _, p = stats.fisher_exact(table.to_numpy())
-        test = "Fisher's exact test"
-    elif table.shape[0] > 2:
-        p = stats.chi2_contingency(table.to_numpy())[1]
-        test = "chi-squared test"
-    else:
-        p, test = float("nan"), "-"
-    p_value = None if np.isnan(p) else round(float(p), 4)
-    frame = pd.DataFrame(rows, columns=["column", "value", "responders", "n", "percent"])
-    frame["test"] = test
-    frame["p_value"] = p_value
-    return frame, {by: {**result, "p_value": p_value, "test": test}}
-
-
-def _baseline_table(data: pd.DataFrame, by: str | None) -> pd.DataFrame:
-    groups = _groups(data, by) if by else None
-    levels = sorted(groups.dropna().unique()) if groups is not None else []
+def _comparison_display(frame: pd.DataFrame, tests: bool) -> pd.DataFrame:
     rows = []
-
-    def numeric(name: str) -> None:
-        if name not in data.columns:
-            return
-        values = pd.to_numeric(data[name], errors="coerce")
-
-        def fmt(v: pd.Series) -> str:
-            v = v.dropna()
-            if v.empty:
-                return "-"
-            q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
-            return f"{med:.1f} [{q1:.1f}, {q3:.1f}]"
-
-        row = {"characteristic": f"{name}, median [IQR]", "overall": fmt(values)}
-        parts = []
-        for level in levels:
-            part = values[groups == level]
-            row[f"{by} = {level}"] = fmt(part)
-            parts.append(part.dropna())
-        if len(parts) == 2 and all(len(x) for x in parts):
-            row["test"] = "Mann-Whitney U"
-            row["p_value"] = round(float(stats.mannwhitneyu(*parts).pvalue), 4)
+    for r in frame.itertuples():
+        has_k = r.responders is not None and not pd.isna(r.responders)
+        row = {
+            "therapy": r.therapy if not r.study else f"{r.therapy} ({r.study})",
+            "design": r.design,
+            "population": r.population,
+            "definition": r.definition,
+            "responders": f"{int(r.responders)}/{int(r.n)}" if has_k else f"n = {int(r.n)}",
+            "rate": f"{fmt.number(r.percent)} ({fmt.interval(r.ci_low, r.ci_high)})"
+            if not _is_missing(r.ci_low)
+            else fmt.number(r.percent),
+            "ci_method": r.ci_method,
+            "citation": r.citation,
+        }
+        if tests:
+            row["p_value"] = "" if _is_missing(r.p_vs_cohort) else fmt.p_value(r.p_vs_cohort, False)
         rows.append(row)
-
-    def flag(name: str, values: pd.Series, label: str) -> None:
-        def fmt(v: pd.Series) -> str:
-            known = v.dropna()
-            return f"{int(known.sum())} ({percent(int(known.sum()), len(known)) or 0:.1f}%)"
-
-        row = {"characteristic": f"{label}, n (%)", "overall": fmt(values)}
-        for level in levels:
-            row[f"{by} = {level}"] = fmt(values[groups == level])
-        if len(levels) == 2:
-            table = pd.crosstab(groups, values).reindex(columns=[True, False], fill_value=0)
-            if table.shape == (2, 2):
-                row["test"] = "Fisher's exact test"
-                row["p_value"] = round(float(stats.fisher_exact(table.to_numpy())[1]), 4)
-        rows.append(row)
-
-    if "sex" in data.columns:
-        flag("sex", (data["sex"].astype("string").str.upper() == "F").astype("boolean"), "female")
-    for name in BASELINE_NUMBERS[:1]:
-        numeric(name)
-    for name in BASELINE_FLAGS:
-        if name in data.columns and name != by:
-            flag(name, as_flag(data[name]), name)
-    for name in BASELINE_NUMBERS[1:]:
-        numeric(name)
     return pd.DataFrame(rows)
 
 
-def _safety_counts(cohort: Cohort, data: pd.DataFrame) -> tuple[int, int]:
-    """Patients with side effects (AEs not marked unrelated) and who stopped for them."""
-    ae = cohort.adverse_events
-    related = ae[ae["related"].fillna(True).astype(bool)] if len(ae) else ae
-    with_ae = set(related["patient_id"]) & set(data["patient_id"])
-    stopped = set(related.loc[related["action"] == "discontinued", "patient_id"])
-    tr = cohort.treatments
-    stopped |= set(
-        tr.loc[(tr["role"] == "study") & (tr["stop_reason"] == "adverse_event"), "patient_id"]
-    )
-    return len(with_ae), len(stopped & set(data["patient_id"]))
+def _comparison_headers(tests: bool) -> dict[str, str]:
+    headers = {
+        "therapy": "Therapy (study)",
+        "design": "Design",
+        "population": "Population",
+        "definition": "Response definition",
+        "responders": "Responders / patients",
+        "rate": "Response, % (95% CI)",
+        "ci_method": "95% CI method",
+        "citation": "Reference",
+    }
+    if tests:
+        headers["p_value"] = "p (Fisher, vs this cohort)"
+    return headers
 
 
-def _safety_table(cohort: Cohort, data: pd.DataFrame) -> pd.DataFrame:
-    n = len(data)
-    ae = cohort.adverse_events
-    rows = []
-    if len(ae):
-        for (term, grade), group in ae.groupby(["term", "grade"], dropna=False):
-            k = group["patient_id"].nunique()
-            g = "-" if pd.isna(grade) else str(int(grade))
-            rows.append(("adverse event", f"{term}, grade {g}", k, percent(k, n)))
-    bleeding = cohort.bleeding
-    if len(bleeding):
-        worst = bleeding.groupby("patient_id")["who_grade"].max()
-        for grade, k in worst.value_counts().sort_index().items():
-            rows.append(
-                ("bleeding (worst WHO grade)", f"grade {int(grade)}", int(k), percent(int(k), n))
-            )
-    return pd.DataFrame(rows, columns=["category", "item", "patients", "percent"])
+TITLES = {
+    "baseline": "Baseline characteristics of the enrolled patients",
+    "response": "Response to {drug}",
+    "subgroup": "Overall response by subgroup (exploratory)",
+    "safety": "Adverse events and bleeding",
+    "comparison": "Overall response compared with published second-line therapies",
+}
 
 
-def load_comparators(path: str | Path | None = None) -> list[dict[str, object]]:
-    """Published comparators (``statistics/comparators.toml`` unless a file is given)."""
-    if path is None:
-        text = (resources.files("itpcohort.statistics") / "comparators.toml").read_text("utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    return list(tomllib.loads(text).get("comparator", []))
-
-
-def _comparison(overall: dict[str, object], path: str | Path | None) -> pd.DataFrame:
-    rows = [
-        (
-            "this cohort",
-            "",
-            int(overall["n"]),
-            int(overall["of"]),
-            overall["percent"],
-            overall["ci_low"],
-            overall["ci_high"],
-            None,
-            "",
-        )
-    ]
-    for c in load_comparators(path):
-        n = int(c["n"])
-        k = int(c["responders"]) if "responders" in c else round(float(c["percent"]) * n / 100)
-        r = rate(k, n)
-        pct = float(c["percent"]) if "percent" in c else r["percent"]
-        table = np.array([[overall["n"], overall["of"] - overall["n"]], [k, n - k]])
-        p = round(float(stats.fisher_exact(table)[1]), 4) if overall["of"] else None
-        rows.append(
-            (
-                c["therapy"],
-                c.get("study", ""),
-                k,
-                n,
-                pct,
-                r["ci_low"],
-                r["ci_high"],
-                p,
-                c.get("citation", ""),
-            )
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "therapy",
-            "study",
-            "responders",
-            "n",
-            "percent",
-            "ci_low",
-            "ci_high",
-            "p_vs_cohort",
-            "citation",
-        ],
-    )
+def _number_titles(a: Analysis) -> None:
+    """Number the tables in print order (Table 1 baseline, Table 2 response, ...)."""
+    number = 0
+    ordered = {}
+    for key in notes.ORDER:
+        if key in a.tables:
+            number += 1
+            layout = a.layouts[key]
+            title = TITLES[key].format(drug=a.study_drug or "the study drug")
+            a.layouts[key] = Layout(f"Table {number}. {title}", layout.headers, layout.footnotes)
+            ordered[key] = a.tables[key]
+    ordered["flow"] = a.tables["flow"]
+    a.tables = ordered
