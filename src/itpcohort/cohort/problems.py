@@ -147,9 +147,9 @@ def cap_repeats(problems: Iterable[Problem], limit: int = MAX_PER_KIND) -> list[
     """The problems with at most ``limit`` of each kind (file, column, severity, message
     with values blanked); for each kind cut short, one more says how many are not listed.
     """
-    seen: Counter[tuple[str, str | None, str, str]] = Counter()
+    seen: Counter[tuple[str, str | None, Severity, str]] = Counter()
     kept: list[Problem] = []
-    last: dict[tuple[str, str | None, str, str], Problem] = {}
+    last: dict[tuple[str, str | None, Severity, str], Problem] = {}
     for problem in problems:
         key = (problem.file, problem.column, problem.severity, kind_of(problem.message))
         seen[key] += 1

@@ -265,7 +265,7 @@ class _Checker:
             f"regexp_replace(msg, {literal(KIND_PATTERN)}, '?', 'g') AS kind "
             f"FROM ({sql}) q(_line, col, msg)"
         )
-        total = con.sql("SELECT count(*) FROM found").fetchall()[0][0]
+        total = int(con.sql("SELECT count(*) FROM found").fetchall()[0][0])
         if not total:
             return 0
         rows = con.sql(

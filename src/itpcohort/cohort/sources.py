@@ -617,7 +617,8 @@ def _register_text(
             value = row[i] if i < len(row) else None
             out.append(value if value is None or value.strip() else None)
         for i, seen in unnamed.items():
-            if i < len(row) and row[i] is not None and row[i].strip():
+            cell = row[i] if i < len(row) else None
+            if cell is not None and cell.strip():
                 seen[0] += 1
                 seen[1] = seen[1] or line
     problems += records.problems
