@@ -234,10 +234,12 @@ def test_adverse_events_by_term_and_worst_grade() -> None:
 def test_adverse_events_leading_to_stop() -> None:
     treatments = pd.DataFrame(
         {
-            "patient_id": ["P1", "P3"],
-            "drug": ["tacrolimus", "tacrolimus"],
-            "role": ["study", "study"],
-            "stop_reason": ["adverse_event", "adverse_event"],
+            "patient_id": ["P1", "P3", "P4", "P4"],
+            "drug": ["tacrolimus"] * 4,
+            "role": ["study"] * 4,
+            "start_date": [day(0), day(0), day(0), day(100)],
+            # P4's first period's reason does not count: only the last period's does
+            "stop_reason": ["adverse_event", "adverse_event", "adverse_event", "completed"],
         }
     )
     got = t.adverse_events_leading_to_stop(AE, treatments, "tacrolimus", n=4)
@@ -274,11 +276,24 @@ def test_bleeding_by_worst_who_grade() -> None:
         bleeding, starts(("P1", None, 30), ("P2", None, 30), ("P3", 20, 20)), n=3
     )
     assert got[["who_grade", "patients", "percent"]].values.tolist() == [
-        [0, 2, 66.7],  # P2 bled before the start, P3 after the end
-        [1, 0, 0.0],
+        [0, 1, 33.3],  # P2 bled only before the start
+        [1, 1, 33.3],  # P3 after the end: still after the start (statistics' definition)
         [2, 1, 33.3],
         [3, 0, 0.0],
         [4, 0, 0.0],
+    ]
+
+
+def test_treatment_emergent_adverse_events() -> None:
+    # P1 ongoing: any onset from the start; P2 ended day 365: through day 395; P5 no start
+    window = starts(("P1", None, 30), ("P2", 365, 365))
+    got = t.treatment_emergent(AE, window)
+    assert got["onset_date"].tolist() == [day(10), day(20), day(5)]  # P2's day 400 is out
+    assert t.treatment_emergent(AE, window, followup_days=40)["patient_id"].tolist() == [
+        "P1",
+        "P1",
+        "P2",
+        "P2",
     ]
 
 

@@ -4,6 +4,9 @@
 the tables below; the report writes them (``tables/<name>.csv``), puts the
 summary under ``summary.json``'s ``"safety"`` key and draws the figures.
 
+Patients: the safety population (enrolled patients who started the study
+drug); adverse events: the treatment-emergent ones (``tables.py``).
+
 Tables (:attr:`SafetySection.tables`):
 
 ``adverse_events``            patients per term and by worst grade (any event first)
@@ -70,13 +73,15 @@ def safety_section(
     settings = settings or SafetySettings()
     cohort = evaluation.cohort
     starts = evaluation.endpoints[["patient_id", "start_date", "end_date", "treatment_days"]]
+    starts = starts[starts["start_date"].notna()]  # the safety population
     n = len(starts)
-    labs, ae = cohort.labs, cohort.adverse_events
+    labs = cohort.labs
+    ae = tables.treatment_emergent(cohort.adverse_events, starts, settings.followup_days)
     graded = grade_labs(
         labs, cohort.patients, starts, criteria=criteria, ranges=ranges, settings=settings
     )
     per_patient = exposure(evaluation, settings)
-    incidence, patient_years = tables.exposure_adjusted_incidence(ae, starts)
+    incidence, patient_years = tables.exposure_adjusted_incidence(cohort.adverse_events, starts)
     t = {
         "adverse_events": tables.adverse_events_by_grade(ae, n),
         "related_adverse_events": tables.related_adverse_events(ae, n),

@@ -2,10 +2,21 @@
 values over time, bleeding, and exposure-adjusted incidence.
 
 Every function is pure (DataFrames in, a DataFrame out). Percentages are of
-the enrolled patients (``n``), to one decimal. "On treatment" means from the
-study drug's start date through its last day (the end date; while ongoing,
-the last observation); laboratory tables use the graded values' ``period``
-(``treatment`` adds ``SafetySettings.followup_days`` after the end).
+``n``, the safety population (enrolled patients who started the study drug),
+to one decimal. The definitions are those of ``statistics/adverse_events.py``,
+so the report's two views of adverse events agree:
+
+- adverse-event tables take the **treatment-emergent** events
+  (:func:`treatment_emergent`: onset from the start date through 30 days after
+  the end date, any time after the start while ongoing);
+- **stopped for an adverse event**: the study drug's last period has
+  ``stop_reason = adverse_event``, or an event has ``action = discontinued``;
+- **bleeding**: each patient's worst WHO grade dated after the start date.
+
+Laboratory tables use the graded values' ``period`` (``treatment``: after the
+start through ``SafetySettings.followup_days`` after the end). The
+exposure-adjusted incidence counts events during the days on treatment only,
+the time at risk it divides by.
 """
 
 from __future__ import annotations
@@ -24,6 +35,21 @@ GRADES = (1, 2, 3, 4)
 def percent(k: int, n: int) -> float | None:
     """``k`` of ``n`` in percent to one decimal (None when ``n`` is 0)."""
     return round(100.0 * k / n, 1) if n else None
+
+
+def treatment_emergent(
+    adverse_events: pd.DataFrame, starts: pd.DataFrame, followup_days: int = 30
+) -> pd.DataFrame:
+    """The events with onset from the start date through ``followup_days`` after the end
+    date (any time after the start while ongoing); patients without a start have none."""
+    window = starts[["patient_id", "start_date", "end_date"]].astype({"patient_id": str})
+    ae = adverse_events.assign(patient_id=adverse_events["patient_id"].astype(str))
+    joined = ae[["patient_id"]].merge(window, on="patient_id", how="left")
+    onset = pd.to_datetime(ae["onset_date"]).to_numpy()
+    start = pd.to_datetime(joined["start_date"]).to_numpy()
+    until = (pd.to_datetime(joined["end_date"]) + pd.Timedelta(days=followup_days)).to_numpy()
+    inside = (onset >= start) & (pd.isna(until) | (onset <= until))
+    return adverse_events[inside]
 
 
 def adverse_events_by_grade(adverse_events: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -74,17 +100,18 @@ def adverse_events_leading_to_stop(
     """Per term: patients whose event led to stopping the study drug (n, %).
 
     An event counts when its ``action`` is ``discontinued``. A patient whose
-    study drug stopped with ``stop_reason = adverse_event`` but has no such
-    event is counted under ``(term not recorded)``. First row: any term.
+    study drug's last period stopped with ``stop_reason = adverse_event`` but
+    has no such event is counted under ``(term not recorded)``. First row: any.
     """
     ae = adverse_events.assign(patient_id=adverse_events["patient_id"].astype(str))
     stops = ae[ae.get("action", pd.Series(dtype=object)).astype(str) == "discontinued"]
     study = treatments[
         (treatments["drug"].astype(str).str.lower() == study_drug.lower())
         & (treatments["role"] == "study")
-        & (treatments["stop_reason"] == "adverse_event")
     ]
-    stopped = set(study["patient_id"].astype(str))
+    last = study.sort_values(["patient_id", "start_date"], kind="stable").groupby("patient_id")
+    last = last.tail(1)
+    stopped = set(last.loc[last["stop_reason"] == "adverse_event", "patient_id"].astype(str))
     unrecorded = sorted(stopped - set(stops["patient_id"]))
     pairs = list(zip(stops["term"], stops["patient_id"], strict=True))
     pairs += [("(term not recorded)", pid) for pid in unrecorded]
@@ -235,12 +262,12 @@ def trough_by_month(troughs: pd.DataFrame, starts: pd.DataFrame) -> pd.DataFrame
 
 
 def bleeding_worst_grade(bleeding: pd.DataFrame, starts: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Patients by their worst WHO bleeding grade on treatment (0 = no bleeding): n, %."""
+    """Patients by their worst WHO bleeding grade dated after the start (0 = none): n, %."""
     window = treatment_window(starts)
     b = bleeding.assign(
         patient_id=bleeding["patient_id"].astype(str), date=pd.to_datetime(bleeding["date"])
     ).merge(window, on="patient_id", how="inner")
-    b = b[(b["date"] >= b["start_date"]) & (b["date"] <= b["last_day"])]
+    b = b[b["date"] > b["start_date"]]
     worst = b.groupby("patient_id")["who_grade"].max()
     counts = {g: int((worst == g).sum()) for g in range(1, 5)}
     counts[0] = n - int(worst.size)
