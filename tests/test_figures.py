@@ -290,3 +290,21 @@ def test_forest_plot_rows() -> None:
     texts = _texts(fig)
     assert {"SLE", "   Yes", "   No", "21/23", "28/38"} <= set(texts)
     plt.close(fig)
+
+
+def test_swimmer_draws_a_few_artists_whatever_the_number_of_patients() -> None:
+    # bars and markers are collected per style and drawn once each (linear, bounded SVG)
+    for n in (10, 500):
+        ids = [f"P{i:03d}" for i in range(n)]
+        e = _endpoints(ids)
+        e["response_date"] = pd.Timestamp("2024-02-01")
+        e["loss_date"] = pd.Timestamp("2024-03-01")
+        bleeding = pd.DataFrame(
+            {"patient_id": ids, "date": pd.Timestamp("2024-02-10"), "who_grade": 2}
+        )
+        aes = pd.DataFrame({"patient_id": ids, "onset_date": pd.Timestamp("2024-02-20")})
+        fig = figures.swimmer(e, _treatments(ids), bleeding, aes, "tacrolimus")
+        lines = fig.axes[0].get_lines()
+        assert len(lines) == 4  # response, loss, bleeding, adverse event
+        assert len(lines[0].get_xdata()) == min(n, figures.MAX_SWIMMER_PATIENTS)
+        plt.close(fig)

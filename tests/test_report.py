@@ -167,6 +167,19 @@ def test_docx_is_three_line_with_footnotes(report) -> None:
     assert table.rows[0].cells[2].text == "95% CI"
 
 
+def test_figure1_means_from_the_engine_equal_the_pandas_ones(report) -> None:
+    from itpcohort.pipeline import run
+    from itpcohort.report import build, figures
+
+    evaluation = run(report.folder.parent / "cohort")
+    engine = build.platelet_means(evaluation)
+    by_hand = figures.platelets_by_month(evaluation.cohort.labs, evaluation.endpoints, 24)
+    assert len(engine) == 57  # groups x months with at least 3 patients
+    pd.testing.assert_frame_equal(
+        engine, by_hand[list(engine.columns)].reset_index(drop=True), check_dtype=False
+    )
+
+
 def test_html_is_self_contained(report) -> None:
     page = report.html.read_text()
     assert not re.search(r"""(src|href)=["']?https?://""", page)

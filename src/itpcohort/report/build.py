@@ -9,8 +9,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ibis
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from ibis import _
 
 from itpcohort import __version__
 from itpcohort.cohort import Cohort
@@ -21,6 +24,7 @@ from itpcohort.report import documents, figures, prose
 from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
 from itpcohort.statistics.adverse_events import TEAE_WINDOW_DAYS
+from itpcohort.statistics.descriptive import DAYS_PER_MONTH
 
 #: every figure, in print order, with its caption (``forest`` only with ``--by``)
 CAPTIONS = {
@@ -132,19 +136,40 @@ def _write_tables(analysis: Analysis, folder: Path) -> list[Path]:
     return files
 
 
-def _keyed(evaluation: Evaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Endpoints and platelet counts keyed by the integer ``_pid`` (as ``patient_id``).
+def platelet_means(evaluation: Evaluation, months: int = 24) -> pd.DataFrame:
+    """:func:`figures.platelets_by_month` computed by the engine (linear, small result).
 
-    The counts come from the engine in one query (platelets only, three columns),
-    never as the whole labs table in pandas.
+    Each patient's mean count per month after the start (month = round(days /
+    30.4375), 0 to ``months``), then per best-response group and month: the mean
+    of those, its standard error and the number of patients (at least
+    ``figures.MIN_PATIENTS``). Nothing of the labs table comes into pandas.
     """
     tables = evaluation.tables
     keys = tables.backend.to_pyarrow(tables["patients"].select("patient_id", "_pid")).to_pandas()
-    endpoints = evaluation.endpoints.merge(keys, on="patient_id").drop(columns="patient_id")
+    groups = evaluation.endpoints[["patient_id", "start_date", "best_response"]].merge(
+        keys, on="patient_id"
+    )
+    groups = groups[groups["start_date"].notna()].drop(columns="patient_id")
+    groups["start_date"] = pd.to_datetime(groups["start_date"]).dt.date
+    g = ibis.memtable(groups.astype({"best_response": str}))
     labs = evaluation.inputs["labs"]
-    rows = labs.filter(labs.test == "platelets").select("patient_id", "date", "value")
-    platelets = tables.backend.to_pyarrow(rows).to_pandas(date_as_object=False)
-    return endpoints.rename(columns={"_pid": "patient_id"}), platelets
+    rows = labs.filter(labs.test == "platelets")
+    joined = rows.join(g, rows.patient_id == g._pid)
+    days = joined.date.delta(joined.start_date, unit="day")
+    month = (days / DAYS_PER_MONTH).round().cast("int64")
+    per_patient = (
+        joined.mutate(month=month)
+        .filter((_.month >= 0) & (_.month <= months))
+        .group_by(["best_response", "month", "_pid"])
+        .aggregate(value=_.value.mean())
+    )
+    grouped = per_patient.group_by(["best_response", "month"]).aggregate(
+        mean=_.value.mean(), sd=_.value.std(how="sample"), n=_.value.count()
+    )
+    out = tables.backend.to_pyarrow(grouped.filter(_.n >= figures.MIN_PATIENTS)).to_pandas()
+    out["se"] = out["sd"] / np.sqrt(out["n"])
+    out = out.sort_values(["best_response", "month"], ignore_index=True)
+    return out[["best_response", "month", "mean", "se", "n"]]
 
 
 def _platelets_of(evaluation: Evaluation, ids: pd.Series) -> pd.DataFrame:
@@ -166,8 +191,7 @@ def _draw(evaluation: Evaluation, analysis: Analysis, name: str) -> plt.Figure:
     if name == "flow":
         return figures.flow_diagram(analysis.summary["flow"])
     if name == "figure1":
-        keyed, platelets = _keyed(evaluation)
-        return figures.figure1(keyed, platelets)
+        return figures.figure1(endpoints, means=platelet_means(evaluation))
     if name == "time_to_response":
         return figures.incidence_figure(curves.time_to_response)
     if name == "response_duration":

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib
 
@@ -231,6 +231,7 @@ def status_by_month(endpoints: pd.DataFrame, months: int) -> pd.DataFrame:
 
 
 MIN_PATIENTS = 3
+_NO_LABS = pd.DataFrame({"patient_id": [], "date": [], "value": []})
 
 
 def platelets_by_month(
@@ -270,10 +271,20 @@ def _n_row(ax: plt.Axes, months: np.ndarray, counts: np.ndarray, label: str, y: 
         )
 
 
-def figure1(endpoints: pd.DataFrame, labs: pd.DataFrame, months: int = 24) -> plt.Figure:
-    """The abstract's Figure 1: response categories by month (stacked %) and mean platelets (SE)."""
+def figure1(
+    endpoints: pd.DataFrame,
+    labs: pd.DataFrame | None = None,
+    months: int = 24,
+    means: pd.DataFrame | None = None,
+) -> plt.Figure:
+    """The abstract's Figure 1: response categories by month (stacked %) and mean platelets (SE).
+
+    ``means`` (as :func:`platelets_by_month` returns them, e.g. computed by the
+    engine for a large cohort) replaces ``labs``.
+    """
     shares = status_by_month(endpoints, months)
-    means = platelets_by_month(labs, endpoints, months)
+    if means is None:
+        means = platelets_by_month(labs if labs is not None else _NO_LABS, endpoints, months)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4))
     _figure1_a(a, shares)
     _figure1_b(b, means)
@@ -463,13 +474,6 @@ def _swimmer_legend() -> tuple[list[Any], list[str]]:
     return handles, labels
 
 
-ENDPOINT_MARKS = (
-    ("response_date", "^", "#1b7837"),
-    ("cr_date", "*", "#00441b"),
-    ("loss_date", "X", "#b2182b"),
-)
-
-
 def swimmer_patients(
     endpoints: pd.DataFrame, limit: int = MAX_SWIMMER_PATIENTS
 ) -> tuple[pd.DataFrame, int]:
@@ -494,8 +498,36 @@ def _months(dates: pd.Series | list, start: pd.Timestamp) -> np.ndarray:
     return days / DAYS_PER_MONTH
 
 
+class _Shapes:
+    """Bars and markers of the swimmer plot, collected per style and drawn once each."""
+
+    BARS: ClassVar[dict[str, str]] = {"full": "#4393c3", "taper": "#92c5de", "off": "#d9d9d9"}
+    MARKS: ClassVar[dict[str, tuple[str, str, int]]] = {
+        "response_date": ("^", "#1b7837", 5),
+        "cr_date": ("*", "#00441b", 6),
+        "loss_date": ("X", "#b2182b", 5),
+        "bleeding": ("o", "red", 3),
+        "adverse_event": ("D", "#762a83", 3),
+    }
+
+    def __init__(self) -> None:
+        self.bars: dict[str, list[tuple[float, float, float]]] = {k: [] for k in self.BARS}
+        self.marks: dict[str, list[tuple[float, float]]] = {k: [] for k in self.MARKS}
+
+    def draw(self, ax: plt.Axes) -> None:
+        for kind, bars in self.bars.items():
+            if bars:
+                y, left, width = zip(*bars, strict=True)
+                ax.barh(y, width, left=left, color=self.BARS[kind], height=0.7, lw=0)
+        for kind, points in self.marks.items():
+            if points:
+                marker, colour, size = self.MARKS[kind]
+                x, y = zip(*points, strict=True)
+                ax.plot(x, y, ls="none", marker=marker, color=colour, ms=size)
+
+
 def _swimmer_row(
-    ax: plt.Axes,
+    shapes: _Shapes,
     y: int,
     row: Any,
     periods: pd.DataFrame | None,
@@ -508,22 +540,22 @@ def _swimmer_row(
     for p in () if periods is None else periods.itertuples():
         s = (pd.Timestamp(p.start_date) - start).days / DAYS_PER_MONTH
         stop = (pd.Timestamp(p.end_date) - start).days if pd.notna(p.end_date) else days_on
-        colour = "#4393c3" if p.phase == "full" else "#92c5de"
-        ax.barh(y, stop / DAYS_PER_MONTH - s, left=s, color=colour, height=0.7, lw=0)
+        kind = "full" if p.phase == "full" else "taper"
+        shapes.bars[kind].append((y, s, stop / DAYS_PER_MONTH - s))
     end = row.end_date
     if pd.notna(end) and last_contact is not None and pd.notna(last_contact):
         off = (pd.Timestamp(last_contact) - end).days / DAYS_PER_MONTH
         if off > 0:
-            ax.barh(y, off, left=days_on / DAYS_PER_MONTH, color="#d9d9d9", height=0.7, lw=0)
-    for col, marker, colour in ENDPOINT_MARKS:
+            shapes.bars["off"].append((y, days_on / DAYS_PER_MONTH, off))
+    for col in ("response_date", "cr_date", "loss_date"):
         value = getattr(row, col)
         if pd.notna(value):
-            ax.plot((value - start).days / DAYS_PER_MONTH, y, marker=marker, color=colour, ms=5)
+            shapes.marks[col].append(((value - start).days / DAYS_PER_MONTH, y))
     bleeds, aes = events
     if bleeds is not None:
-        ax.plot(_months(bleeds["date"], start), [y] * len(bleeds), "o", color="red", ms=3)
+        shapes.marks["bleeding"] += [(x, y) for x in _months(bleeds["date"], start)]
     if aes is not None:
-        ax.plot(_months(aes["onset_date"], start), [y] * len(aes), "D", color="#762a83", ms=3)
+        shapes.marks["adverse_event"] += [(x, y) for x in _months(aes["onset_date"], start)]
 
 
 def _group_labels(ax: plt.Axes, e: pd.DataFrame) -> None:
@@ -569,13 +601,16 @@ def swimmer(
     periods = _by_patient(study, e["patient_id"])
     bleeds = _by_patient(bleeding[bleeding["who_grade"] >= 2], e["patient_id"])
     aes = _by_patient(adverse_events, e["patient_id"])
-    contacts = follow_up.to_dict() if follow_up is not None else {}
+    shown = follow_up[follow_up.index.isin(e["patient_id"])] if follow_up is not None else None
+    contacts = {} if shown is None else shown.to_dict()
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.14 * len(e) + 1.4)))
+    shapes = _Shapes()
     for y, row in enumerate(e.itertuples()):
         pid = row.patient_id
         _swimmer_row(
-            ax, y, row, periods.get(pid), contacts.get(pid), (bleeds.get(pid), aes.get(pid))
+            shapes, y, row, periods.get(pid), contacts.get(pid), (bleeds.get(pid), aes.get(pid))
         )
+    shapes.draw(ax)
     ax.set_yticks(range(len(e)), [short_label(p) for p in e["patient_id"]], fontsize=6)
     ax.set_ylim(len(e) - 0.5, -0.5)
     ax.set_xlabel("Months after the start of treatment")

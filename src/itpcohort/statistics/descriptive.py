@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 DAYS_PER_MONTH = 30.4375
@@ -41,7 +42,8 @@ def months(days: float) -> float:
 
 def quartiles_months(days: Iterable[float]) -> dict[str, float | None]:
     """Median and quartiles (linear interpolation) of day counts, in months to one decimal."""
-    values = np.asarray([float(d) for d in days if d is not None and not np.isnan(d)], float)
+    values = pd.to_numeric(pd.Series(days, dtype=object), errors="coerce").to_numpy(float)
+    values = values[~np.isnan(values)]
     if values.size == 0:
         return {"median": None, "q1": None, "q3": None}
     q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
