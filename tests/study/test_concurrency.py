@@ -59,7 +59,7 @@ def _writer(
             url = f"{base}/patients/{pid}/lab/{pk}/"
             page = s.get(url, timeout=30)
             version = int(VERSION.search(page.text).group(1))
-            value = float(f"{hash(name) % 97}.{i}")  # unique per writer and attempt
+            value = float(f"{100 + int(name[-2:])}.{i + 1:04d}")  # unique per writer and attempt
             r = s.post(
                 url,
                 data={

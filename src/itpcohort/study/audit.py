@@ -11,7 +11,8 @@ the database function ``study_audit_append`` below::
 
 where the canonical JSON is PostgreSQL's ``to_jsonb(row)::text`` (keys in a fixed
 order, UTC times, shortest exact floats) and ``prev_hash`` is the previous
-link's hash (64 zeros for the first). The function takes a transaction-level
+link's hash (64 zeros for the first). The function (one call per INSERT
+statement, for all its rows in key order) takes a transaction-level
 advisory lock first, so links are numbered 1, 2, 3, ... in commit order and two
 writers can never both append after the same link. :func:`verify_chain`
 recomputes every link from the rows as they are now and reports the first
@@ -39,20 +40,37 @@ CHAIN_LOCK = 7_354_001
 GENESIS = "0" * 64
 
 APPEND_FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION study_audit_append(tbl text, rec anyelement) RETURNS void
+CREATE OR REPLACE FUNCTION study_audit_append(tbl text, rows anyarray) RETURNS void
 LANGUAGE plpgsql SET timezone = 'UTC' SET extra_float_digits = 1 AS $$
 DECLARE
-    payload jsonb := to_jsonb(rec);
+    payload jsonb;
     last_seq bigint;
-    last_hash text;
+    prev text;
+    seqs bigint[] := '{{}}';
+    ids bigint[] := '{{}}';
+    prevs text[] := '{{}}';
+    hashes text[] := '{{}}';
 BEGIN
+    IF rows IS NULL THEN
+        RETURN;
+    END IF;
     PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
-    SELECT seq, hash INTO last_seq, last_hash FROM study_auditlink ORDER BY seq DESC LIMIT 1;
-    last_hash := coalesce(last_hash, repeat('0', 64));
+    SELECT l.seq, l.hash INTO last_seq, prev FROM study_auditlink l ORDER BY l.seq DESC LIMIT 1;
+    last_seq := coalesce(last_seq, 0);
+    prev := coalesce(prev, repeat('0', 64));
+    FOR payload IN
+        SELECT to_jsonb(x) FROM unnest(rows) x
+        ORDER BY coalesce(to_jsonb(x) ->> 'pgh_id', to_jsonb(x) ->> 'id')::bigint
+    LOOP
+        last_seq := last_seq + 1;
+        seqs := seqs || last_seq;
+        ids := ids || coalesce(payload ->> 'pgh_id', payload ->> 'id')::bigint;
+        prevs := prevs || prev;
+        prev := encode(sha256(convert_to(prev || payload::text, 'UTF8')), 'hex');
+        hashes := hashes || prev;
+    END LOOP;
     INSERT INTO study_auditlink (seq, table_name, row_id, prev_hash, hash)
-    VALUES (coalesce(last_seq, 0) + 1, tbl,
-            coalesce(payload ->> 'pgh_id', payload ->> 'id')::bigint, last_hash,
-            encode(sha256(convert_to(last_hash || payload::text, 'UTF8')), 'hex'));
+    SELECT s, tbl, i, p, h FROM unnest(seqs, ids, prevs, hashes) AS u(s, i, p, h);
 END $$;
 """
 

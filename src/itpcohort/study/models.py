@@ -64,12 +64,21 @@ DEFAULT_VISIT_TESTS = [
 
 
 def _chain() -> pgtrigger.Trigger:
-    """The trigger sealing each new audit row into the hash chain (audit.py)."""
+    """The trigger sealing the new audit rows of each statement into the hash chain
+    (``audit.py``): one call per INSERT statement, so a bulk import is not one call per row."""
     return pgtrigger.Trigger(
         name="audit_chain",
         when=pgtrigger.After,
         operation=pgtrigger.Insert,
-        func="PERFORM study_audit_append(TG_TABLE_NAME, NEW); RETURN NULL;",
+        level=pgtrigger.Statement,
+        referencing=pgtrigger.Referencing(new="new_rows"),
+        # the new rows read back from the table itself: a typed array (the function is
+        # polymorphic; a transition table's rows would be anonymous records)
+        func=pgtrigger.Func(
+            "PERFORM study_audit_append(TG_TABLE_NAME, (SELECT array_agg(e) FROM "
+            "{meta.db_table} e WHERE e.{meta.pk.column} IN "
+            "(SELECT n.{meta.pk.column} FROM new_rows n))); RETURN NULL;"
+        ),
     )
 
 

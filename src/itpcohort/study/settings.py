@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pghistory
+import pgtrigger
 from django.core.management.utils import get_random_secret_key
 
 DATA_DIR = Path(os.environ.get("ITPCOHORT_STUDY_DATA", "itpcohort-study")).resolve()
@@ -190,6 +191,8 @@ CSRF_TRUSTED_ORIGINS = [
 # every event row holds its own context (user, IP, reason), append-only
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_APPEND_ONLY = True
+# one trigger call per statement (transition tables), not per row: bulk imports stay fast
+PGHISTORY_LEVEL = pgtrigger.Statement
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 # -- the rest ----------------------------------------------------------------------

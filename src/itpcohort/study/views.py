@@ -100,7 +100,7 @@ def _save(request: HttpRequest, form: forms.CheckedForm, obj: Any, values: dict[
     fresh = type(obj).objects.get(pk=obj.pk)
     changed = records.changed_fields(fresh, values)
     version = form.cleaned_data.get("version") or 0
-    if not changed and fresh.version == version:
+    if not changed:  # what was sent is what is stored (whatever the version): nothing to do
         messages.info(request, "nothing changed")
         return None
     reason = (form.cleaned_data.get("reason") or "").strip()
