@@ -113,7 +113,9 @@ def main() -> None:
     from itpcohort.study.exchange import export_cohort, import_cohort
     from itpcohort.study.models import Lab, Patient
 
-    figures: dict[str, object] = {"patients": args.patients, "counts_per_patient": args.counts}
+    figures: dict[str, object] = {"patients": args.patients, "counts_per_patient": args.counts,
+                                  "cpus": os.cpu_count(),
+                                  "load_average_at_start": round(os.getloadavg()[0], 1)}
     t = time.perf_counter()
     result = import_cohort(cohort, reason="benchmark")
     figures["import_s"] = round(time.perf_counter() - t, 1)
@@ -148,6 +150,8 @@ def main() -> None:
         figures[kind] = {"n": len(values), "p50_ms": round(statistics.median(values)),
                          "p95_ms": round(percentile(values, 0.95))} if values else {}
     figures["errors"] = len(errors)
+    # other work on the machine during the load test skews the latencies: say how much
+    figures["load_average_after_load_test"] = round(os.getloadavg()[0], 1)
     figures["labs_after"] = Lab.objects.count()
     shutil.rmtree(root / "export", ignore_errors=True)
     t = time.perf_counter()
