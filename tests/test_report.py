@@ -109,7 +109,8 @@ def test_results_lead_with_estimates_and_end_with_the_abstract(report) -> None:
     assert (
         "the cumulative incidence of response was 60.7% (95% CI 47.3\u201371.6) at 3 months" in text
     )
-    assert "The median duration of response under treatment was not reached" in text
+    assert "The median duration of response under treatment (Kaplan-Meier) was not reached" in text
+    assert "remaining in response: 87.5% (95% CI 74.2\u201394.2) at 12 months" in text
     assert "Fisher's exact test, p = 0.111; exploratory" in text
     assert text.index("Aalen-Johansen") < text.index("Reported as in the abstract")
     assert text.endswith(
@@ -251,3 +252,20 @@ def test_simulate_and_report_commands(tmp_path: Path) -> None:
     r = runner.invoke(app, ["simulate", "--preset", "nope", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown preset" in r.output
     shutil.rmtree(tmp_path / "c")
+
+
+def test_without_adverse_events_the_report_says_not_recorded(tmp_path: Path) -> None:
+    # the mini cohort without its adverse_events file; one enrolled patient has no
+    # baseline count (NE): reported apart, outside the time-to-response risk set
+    mini = Path(__file__).resolve().parents[1] / "examples" / "tacrolimus-mini"
+    shutil.copytree(mini, tmp_path / "cohort")
+    (tmp_path / "cohort" / "adverse_events.csv").unlink()
+    r = write_report(tmp_path / "cohort", tmp_path / "out")
+    assert r.summary["adverse_effects"] == {"n": None, "percent": None}
+    assert r.summary["adverse_events"]["any"] is None
+    assert "Adverse events were not recorded" in r.paragraph
+    assert "adverse events occurred" not in r.paragraph
+    safety = pd.read_csv(tmp_path / "out" / "tables" / "safety.csv", keep_default_na=False)
+    assert safety.set_index("characteristic").loc["  Adverse events", "value"] == "not recorded"
+    assert r.summary["time_to_response"]["not_evaluable"] == 1
+    assert "1 patient without a baseline count was not evaluable" in r.paragraph

@@ -25,15 +25,18 @@ from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
 from itpcohort.statistics.adverse_events import TEAE_WINDOW_DAYS
 from itpcohort.statistics.descriptive import DAYS_PER_MONTH
+from itpcohort.statistics.subgroups import check_groupings
 
 #: every figure, in print order, with its caption (``forest`` only with ``--by``)
 CAPTIONS = {
     "flow": "Patient flow (STROBE): screened, excluded by reason, enrolled, evaluable, responders.",
     "time_to_response": "Time to response: Aalen-Johansen cumulative incidence of response with "
     "its 95% confidence band; stopping the study drug without response is a competing event "
-    "(dashed). Ticks mark censored patients; numbers at risk below the axis.",
+    "(dashed). Ticks mark censored patients; below the axis, the number at risk (evaluable "
+    "patients still followed without response or stopping at each time).",
     "response_duration": "Duration of response under treatment (Kaplan-Meier) with its 95% "
-    "confidence band; ticks mark censored responders; numbers at risk below the axis.",
+    "confidence band; ticks mark censored responders; below the axis, the number at risk "
+    "(responders still followed in response at each time).",
     "figure1": "The abstract's Figure 1: percentage of patients in each response category by "
     "month on treatment (A) and mean platelet count with its standard error by best-response "
     "group (B); the number of patients is given under each month.",
@@ -78,6 +81,8 @@ def write_report(
     """
     evaluation = run(cohort, criteria, study_drug=study_drug)
     out = check_output(output, [evaluation.cohort.folder], folder=True)
+    patients = evaluation.cohort.patients
+    check_groupings(patients[patients["_enrolled"]], by)  # a bad --by fails before evaluating
     analysis = analyse(
         evaluation.cohort,
         evaluation.endpoints,

@@ -46,7 +46,8 @@ def results_paragraph(s: dict[str, Any], by: list[str] | None, drug: str) -> str
     flow, n = s["flow"], s["patients_enrolled"]
     t = s["treatment_months"]
     parts = [
-        f"Of {flow.get('screened', n)} patients screened, {n} were enrolled and "
+        f"Of {flow.get('screened', n)} patients screened, {n} {'was' if n == 1 else 'were'} "
+        "enrolled and "
         f"{flow.get('started the study drug', n)} started {drug} (median treatment duration "
         f"{number(t['median'])} months, IQR {number(t['q1'])}\u2013{number(t['q3'])}).",
         f"The overall response rate was {_rate(s['overall_response'] | {'of': n})}, including "
@@ -60,20 +61,30 @@ def results_paragraph(s: dict[str, Any], by: list[str] | None, drug: str) -> str
     return " ".join(p for p in parts if p)
 
 
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def _landmarks(values: dict[str, dict[str, Any]], months: tuple[str, ...]) -> str:
+    """``60.7% (95% CI ...) at 3 months and ... at 12 months``, the estimable ones only."""
+    shown = [f"{_pct(values[m])} at {m} months" for m in months if values[m]["percent"] is not None]
+    return " and ".join(shown)
+
+
 def _time_to_response(t: dict[str, Any], drug: str) -> list[str]:
     if not t["evaluable"]:
         return ["No patient was evaluable for response."]
-    ci = t["cumulative_incidence"]
+    at = _landmarks(t["cumulative_incidence"], ("3", "12")) or (
+        f"{_pct(t['plateau'])} at {number(t['plateau']['at_months'])} months"
+    )
+    apart = ""
+    if t["not_evaluable"]:
+        were = "was" if t["not_evaluable"] == 1 else "were"
+        apart = f"; {_plural(t['not_evaluable'], 'patient')} without a baseline count {were} "
+        apart += "not evaluable"
     out = [
         f"With stopping {drug} without response as a competing event, the cumulative incidence "
-        f"of response was {_pct(ci['3'])} at 3 months and {_pct(ci['12'])} at 12 months "
-        f"(Aalen-Johansen, {t['evaluable']} evaluable patients)"
-        + (
-            f"; {t['not_evaluable']} patients without a baseline count were not evaluable"
-            if t["not_evaluable"]
-            else ""
-        )
-        + "."
+        f"of response was {at} (Aalen-Johansen, {t['evaluable']} evaluable patients{apart})."
     ]
     if t["median_months"]["value"] is not None:
         out.append(
@@ -86,18 +97,25 @@ def _duration(s: dict[str, Any], drug: str) -> list[str]:
     d, under, after = s["duration_of_response"], s["loss_under_treatment"], s["loss_after_stopping"]
     if not d["responders"]:
         return []
-    ir = d["in_response"]
+    landmarks = _landmarks(d["in_response"], ("12", "24"))
+    remained = f"; remaining in response: {landmarks}" if landmarks else ""
+    follow = d["follow_up_months"]["value"]
+    follow_up = (
+        ""
+        if follow is None
+        else f"; the median follow-up after response was {number(follow)} months (reverse "
+        "Kaplan-Meier)"
+    )
+    sus = s["sustained_off_treatment"]
+    responders = _plural(after["of"], "responder")
     return [
         f"Response was lost under treatment in {_rate(under)}: {under['full']['n']} during "
         f"full-dose treatment and {under['taper']['n']} during tapering. The median duration of "
-        f"response under treatment was {_median(d['median_months'])}; "
-        f"{_pct(ir['12'])} and {_pct(ir['24'])} of responders remained in response at 12 and "
-        f"24 months (Kaplan-Meier; median follow-up after response "
-        f"{number(d['follow_up_months']['value'])} months, reverse Kaplan-Meier).",
-        f"Of {after['of']} responders who stopped {drug} in response, {after['n']} lost it "
-        f"after stopping; {s['sustained_off_treatment']['n']} of {s['patients_enrolled']} "
-        f"patients ({number(s['sustained_off_treatment']['percent'])}%) had a sustained response "
-        "after stopping.",
+        f"response under treatment (Kaplan-Meier) was {_median(d['median_months'])}{remained}"
+        f"{follow_up}.",
+        f"Of {responders} who stopped {drug} in response, {after['n']} lost it after stopping; "
+        f"{sus['n']} of {s['patients_enrolled']} patients ({number(sus['percent'])}%) had a "
+        "sustained response after stopping.",
     ]
 
 
@@ -110,7 +128,9 @@ def _subgroups(subgroups: dict[str, Any]) -> list[str]:
             for _, g in groups
             if g["of"]
         )
-        text = f"Overall response by {result['label']}: {described}"
+        name = result["label"].split(",")[0]
+        name = name if name[:2].isupper() else name.lower()
+        text = f"Overall response by {name}: {described}"
         diffs = [(k, g) for k, g in groups if g.get("risk_difference")]
         if len(diffs) == 1:
             rd = diffs[0][1]["risk_difference"]
@@ -177,9 +197,11 @@ def methods_paragraph(c: Criteria, drug: str, teae_window: int, by: list[str]) -
         f"{c.r_threshold:g}\u00d710\u2079/L{fold}, each without bleeding of WHO grade "
         f"{c.bleeding_min_grade} or more and seen on two occasions at least "
         f"{c.response_confirm_days} days apart while on {drug}. Counts from the first day of a "
-        f"rescue therapy to {c.rescue_washout_days} days after its end were not evaluable. "
-        f"Response was lost when the count fell below the response threshold on two evaluable "
-        f"days at least {c.loss_confirm_days} day(s) apart, or with bleeding{rescue}. A sustained "
+        f"rescue therapy to {c.rescue_washout_days} days after its end were not evaluable, and "
+        "patients without a baseline count were not evaluable (NE). Response was lost when the "
+        "count fell below the response threshold on two consecutive evaluable days at least "
+        f"{c.loss_confirm_days} {'day' if c.loss_confirm_days == 1 else 'days'} apart, or with "
+        f"bleeding of WHO grade {c.bleeding_min_grade} or more{rescue}. A sustained "
         f"response after stopping required response at the end of {drug}, no later loss and an "
         f"evaluable count at least {c.sustained_min_days_off} days after stopping.",
         "Rates use all enrolled patients as the denominator (intention to treat), with exact "

@@ -102,9 +102,10 @@ def analyse(
     comparison = comparison_table(
         overall,
         _definition(settings),
-        "this cohort's enrolled patients",
+        "the enrolled patients of this cohort",
         comparators,
         comparator_tests,
+        f"{drug or 'study drug'} (this cohort)",
     )
     s["comparison"] = _records(comparison)
     a.tables["comparison"] = _comparison_display(comparison, comparator_tests)
@@ -161,7 +162,7 @@ def _legacy_km(curve: Curve) -> dict[str, Any]:
 
 
 def _definition(c: Criteria) -> str:
-    fold = {"and": f" and >={c.fold:g} x baseline", "or": f" or >={c.fold:g} x baseline"}
+    fold = {"and": f" and >={c.fold:g}-fold baseline", "or": f" or >={c.fold:g}-fold baseline"}
     return (
         f"{c.name}: platelet count >={c.r_threshold:g} x10^9/L{fold.get(c.fold_rule, '')}, "
         f"confirmed {c.response_confirm_days} days apart, best response during treatment"

@@ -80,11 +80,12 @@ def comparison_table(
     population: str,
     path: str | Path | None = None,
     tests: bool = False,
+    therapy: str = "this cohort",
 ) -> pd.DataFrame:
-    """One row for the cohort, one per published comparator."""
+    """One row for the cohort (``therapy``), one per published comparator."""
     rows = [
         {
-            "therapy": "this cohort",
+            "therapy": therapy,
             "study": "",
             "design": "cohort",
             "population": population,

@@ -171,6 +171,14 @@ def grouping(data: pd.DataFrame, spec: GroupBy) -> Grouping:
     return Grouping(spec, out, levels, reference)
 
 
+def check_groupings(patients: pd.DataFrame, by: str | Sequence[str] | None) -> list[GroupBy]:
+    """Parse ``by`` and check each grouping on the enrolled patients, before any evaluation."""
+    specs = parse_by(by)
+    for spec in specs:
+        grouping(patients, spec)
+    return specs
+
+
 def _effects(k: int, n: int, k0: int, n0: int) -> dict[str, object]:
     """Risk difference (percentage points, Newcombe) and odds ratio (exact) vs the reference."""
     if not n or not n0:

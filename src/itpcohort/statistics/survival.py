@@ -12,6 +12,9 @@ number against R's ``survfit`` in ``tests/test_survival_r.py`` (fixtures made by
   Kaplan-Meier just before each time times the cause's hazard at it. Its
   standard error is the infinitesimal jackknife R uses for multi-state curves;
   its 95% interval uses the same log-log transform, of the incidence itself.
+  (lifelines' ``AalenJohansenFitter`` is not used: it breaks tied times by
+  random jitter, and days of follow-up tie often, so its estimate is not R's
+  and changes with the seed.)
 - **Quantiles** (the median): R's ``quantile.survfit``: the first time the
   curve reaches the probability; when it lies exactly on it (to
   ``sqrt(machine epsilon)``) over a flat stretch, the midpoint of that stretch
