@@ -91,3 +91,14 @@ def demo_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo") / "cohort"
     simulate(folder, "tacrolimus-apl-2023", truth=folder.parent / "truth.csv")
     return folder
+
+
+@pytest.fixture
+def own_tmp() -> object:
+    """A temporary folder outside pytest's basetemp: other pytest sessions on the machine
+    prune old basetemps, which must not take an embedded PostgreSQL away mid-test."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="itpcohort-study-cli-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -171,11 +171,13 @@ def test_soft_deleted_records_are_not_exported(study: dict, tmp_path: Path) -> N
     assert Lab.objects.filter(pk=lab.pk, deleted=True).exists()
 
 
-def test_cli_import_export_verify_on_the_embedded_server(demo_cohort: Path, tmp_path: Path) -> None:
+def test_cli_import_export_verify_on_the_embedded_server(
+    own_tmp: Path, demo_cohort: Path, tmp_path: Path
+) -> None:
     """The commands as a user runs them: a fresh data folder, its own embedded PostgreSQL."""
-    data = tmp_path / "data"
+    data = own_tmp / "data"
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {
             k: v
             for k, v in __import__("os").environ.items()
@@ -187,6 +189,7 @@ def test_cli_import_export_verify_on_the_embedded_server(demo_cohort: Path, tmp_
             text=True,
             timeout=240,
             env=env,
+            input=stdin,
         )
 
     imported = run("study", "import", str(demo_cohort))
@@ -201,6 +204,16 @@ def test_cli_import_export_verify_on_the_embedded_server(demo_cohort: Path, tmp_
         timeout=120,
     )
     assert valid.returncode == 0, valid.stdout
+    added = run(
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "administrator",
+        "--password-stdin",
+        stdin="a-long-enough-passphrase\n",
+    )
+    assert added.returncode == 0 and "alice: administrator, all sites" in added.stdout
     verified = run("study", "verify-audit")
     assert verified.returncode == 0 and "verifies" in verified.stdout, verified.stdout
     assert (data / "postgres" / "PG_VERSION").read_text().strip() == "18"

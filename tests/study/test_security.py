@@ -166,3 +166,16 @@ def test_serve_refuses_plain_http_beyond_loopback(tmp_path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "--behind-https-proxy" in result.stderr
+
+
+def test_weak_passwords_and_siteless_coordinators_are_refused(db: None) -> None:
+    from itpcohort.errors import ItpCohortError
+    from itpcohort.study import people
+
+    with pytest.raises(ItpCohortError, match="password refused"):
+        people.add_user("alice", "administrator", [], "12345678", by="test")
+    with pytest.raises(ItpCohortError, match="--site"):
+        people.add_user("bob", "coordinator", [], "a-long-enough-passphrase", by="test")
+    with pytest.raises(ItpCohortError, match="unknown role"):
+        people.add_user("carl", "superuser", [], "a-long-enough-passphrase", by="test")
+    assert not people.exists("alice") and not people.exists("bob")

@@ -95,7 +95,17 @@ def can_reach(user: Any, obj: Any) -> bool:
 
 @rules.predicate
 def may_see_identity(user: Any) -> bool:
-    return bool(user.is_active and user.user_permissions.filter(codename="view_identity").exists())
+    """The ``study.view_identity`` permission, given to the user by name (once per request)."""
+    cached = getattr(user, "_study_identity", None)
+    if cached is None:
+        cached = bool(
+            user.is_active
+            and user.user_permissions.filter(
+                content_type__app_label="study", codename="view_identity"
+            ).exists()
+        )
+        user._study_identity = cached
+    return cached
 
 
 rules.add_perm("study.see_patient", is_member & can_reach)

@@ -114,9 +114,12 @@ def serve(options: ServeOptions) -> None:
                 "accesslog": "-",
                 "errorlog": "-",
                 "proc_name": "itpcohort-study",
+                # gunicorn >= 24: no control socket in $HOME (nothing here uses it)
+                "control_socket_disable": True,
             }
             for key, value in settings.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             return application

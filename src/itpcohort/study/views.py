@@ -198,9 +198,8 @@ def patient_page(request: HttpRequest, pid: str) -> HttpResponse:
     visits: dict[Any, dict[str, Lab]] = {}
     for lab in labs:
         visits.setdefault(lab.date, {})[lab.test] = lab
-    identity = None
-    if request.user.has_perm("study.see_identity", patient):
-        identity = PatientIdentity.objects.filter(patient=patient).first()
+    may_identity = access.may_see_identity(request.user)  # the patient is in scope already
+    identity = PatientIdentity.objects.filter(patient=patient).first() if may_identity else None
     return render(
         request,
         "study/patient.html",
@@ -213,7 +212,7 @@ def patient_page(request: HttpRequest, pid: str) -> HttpResponse:
             "visits": sorted(visits.items()),
             "criteria": settings.eligibility,
             "identity": identity,
-            "may_identity": request.user.has_perm("study.see_identity", patient),
+            "may_identity": may_identity,
         },
     )
 
