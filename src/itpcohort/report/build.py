@@ -16,7 +16,7 @@ import pandas as pd
 from ibis import _
 
 from itpcohort import __version__
-from itpcohort.cohort import Cohort
+from itpcohort.cohort import Cohort, read_cohort
 from itpcohort.criteria import Criteria
 from itpcohort.outputs import check_output, write_text
 from itpcohort.pipeline import Evaluation, run
@@ -24,6 +24,7 @@ from itpcohort.report import documents, figures, prose
 from itpcohort.response import write_endpoints
 from itpcohort.statistics import Analysis, analyse
 from itpcohort.statistics.adverse_events import TEAE_WINDOW_DAYS
+from itpcohort.statistics.analysis import CohortFrames
 from itpcohort.statistics.descriptive import DAYS_PER_MONTH
 from itpcohort.statistics.subgroups import check_groupings
 
@@ -48,6 +49,8 @@ CAPTIONS = {
     "the dashed line is the rate among all patients.",
 }
 FIGURES = tuple(CAPTIONS)
+#: DuckDB's memory limit when write_report reads the cohort folder itself
+REPORT_MEMORY_LIMIT = "1GB"
 
 
 @dataclass
@@ -72,16 +75,22 @@ def write_report(
     study_drug: str | None = None,
     comparators: str | Path | None = None,
     baseline_tests: bool = False,
+    memory_limit: str | None = REPORT_MEMORY_LIMIT,
 ) -> Report:
     """Evaluate, analyse and write report.html, summary.json, tables (CSV, DOCX), figures.
 
     ``by`` names one patients column or several (``"age:50"`` cuts a numeric one
     at 50). Every file is written atomically; none may replace a file of the
-    cohort folder (:mod:`itpcohort.outputs`).
+    cohort folder (:mod:`itpcohort.outputs`). A cohort given as a folder is read with
+    DuckDB's ``memory_limit`` (``"1GB"``: past it DuckDB spills to disk; None for
+    DuckDB's default of 80% of the memory).
     """
+    if not isinstance(cohort, Cohort):
+        cohort = read_cohort(cohort, memory_limit=memory_limit)
     evaluation = run(cohort, criteria, study_drug=study_drug)
     out = check_output(output, [evaluation.cohort.folder], folder=True)
-    patients = evaluation.cohort.patients
+    frames = CohortFrames(evaluation.cohort)
+    patients = frames.patients
     check_groupings(patients[patients["_enrolled"]], by)  # a bad --by fails before evaluating
     analysis = analyse(
         evaluation.cohort,
@@ -91,6 +100,7 @@ def write_report(
         criteria=evaluation.criteria,
         study_drug=evaluation.study_drug,
         baseline_tests=baseline_tests,
+        frames=frames,
     )
     names = _figure_names(analysis)
     for path in _report_files(out, analysis, names):
@@ -191,8 +201,8 @@ def _platelets_of(evaluation: Evaluation, ids: pd.Series) -> pd.DataFrame:
 
 
 def _draw(evaluation: Evaluation, analysis: Analysis, name: str) -> plt.Figure:
-    cohort, endpoints, curves = evaluation.cohort, evaluation.endpoints, analysis.curves
-    assert curves is not None
+    endpoints, curves, frames = evaluation.endpoints, analysis.curves, analysis.frames
+    assert curves is not None and frames is not None
     if name == "flow":
         return figures.flow_diagram(analysis.summary["flow"])
     if name == "figure1":
@@ -204,11 +214,11 @@ def _draw(evaluation: Evaluation, analysis: Analysis, name: str) -> plt.Figure:
     if name == "swimmer":
         return figures.swimmer(
             endpoints,
-            cohort.treatments,
-            cohort.bleeding,
-            cohort.adverse_events,
+            frames.treatments,
+            frames.bleeding,
+            frames.adverse_events,
             evaluation.study_drug,
-            follow_up=cohort.patients.set_index("patient_id")["followup_end_date"],
+            follow_up=frames.patients.set_index("patient_id")["followup_end_date"],
         )
     if name == "trajectories":
         shown, _ = figures.trajectory_patients(endpoints)

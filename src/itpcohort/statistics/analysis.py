@@ -9,6 +9,7 @@ curves and the ``summary.json`` dictionary (keys in ``docs/summary-json.md``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,29 @@ __all__ = ["Analysis", "analyse", "as_flag", "load_comparators"]
 RESPONDED = ("CR", "R")
 
 
+class CohortFrames:
+    """A cohort's tables as DataFrames, each read once (``Cohort.table`` reads on every call)."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        return self.cohort.patients
+
+    @cached_property
+    def treatments(self) -> pd.DataFrame:
+        return self.cohort.treatments
+
+    @cached_property
+    def bleeding(self) -> pd.DataFrame:
+        return self.cohort.bleeding
+
+    @cached_property
+    def adverse_events(self) -> pd.DataFrame:
+        return self.cohort.adverse_events
+
+
 @dataclass
 class Analysis:
     """Every table of the report (in print order), the curves and the summary dictionary."""
@@ -57,6 +81,7 @@ class Analysis:
     by: list[GroupBy] = field(default_factory=list)
     criteria: Criteria | None = None
     study_drug: str = ""
+    frames: CohortFrames | None = None
 
 
 def analyse(
@@ -70,6 +95,7 @@ def analyse(
     baseline_tests: bool = False,
     comparator_tests: bool = False,
     teae_window_days: int = TEAE_WINDOW_DAYS,
+    frames: CohortFrames | None = None,
 ) -> Analysis:
     """Analyse a cohort's endpoints (from :func:`itpcohort.pipeline.run`).
 
@@ -77,16 +103,18 @@ def analyse(
     ``criteria`` and ``study_drug``: those the endpoints were evaluated with
     (for the footnotes and the safety counts); ``baseline_tests`` adds p-values
     to Table 1; ``comparator_tests`` adds Fisher's exact test against published
-    numerators.
+    numerators. ``frames`` (the cohort's tables, read once) may be shared with the caller.
     """
     specs = parse_by(by)
     settings = load_criteria(criteria)
     drug = study_drug or (cohort.study_drugs[0] if len(cohort.study_drugs) == 1 else "")
-    patients = cohort.patients
+    frames = frames or CohortFrames(cohort)
+    patients = frames.patients
     enrolled = patients[patients["_enrolled"]].drop(columns="_enrolled")
     data = endpoints.merge(enrolled, on="patient_id", how="left", suffixes=("", "_patient"))
     curves = estimate_curves(endpoints)
     a = Analysis(_headline(data), curves=curves, by=specs, criteria=settings, study_drug=drug)
+    a.frames = frames
     s = a.summary
     s["time_to_response"] = time_to_response_summary(curves, data)
     s["duration_of_response"] = duration_summary(curves, data)
@@ -246,12 +274,14 @@ def _effect(e: dict[str, float | None], digits: int) -> str:
 
 def _safety(a: Analysis, cohort: Cohort, data: pd.DataFrame, drug: str, window: int) -> None:
     recorded = {t.table: t.file is not None for t in cohort.report.summaries}
+    frames = a.frames
+    assert frames is not None
     treated = data.loc[data["start_date"].notna(), ["patient_id", "start_date", "end_date"]]
     safety = SafetyData(
         treated,
-        cohort.adverse_events if recorded.get("adverse_events") else None,
-        cohort.bleeding if recorded.get("bleeding") else None,
-        last_stop_reasons(cohort.treatments, drug),
+        frames.adverse_events if recorded.get("adverse_events") else None,
+        frames.bleeding if recorded.get("bleeding") else None,
+        last_stop_reasons(frames.treatments, drug),
     )
     ae = adverse_event_counts(safety, window)
     s = a.summary
@@ -326,7 +356,8 @@ def _safety_rows(ae: dict[str, Any], bleeding: dict[str, Any], terms: pd.DataFra
 
 def _tables(a: Analysis, data: pd.DataFrame, cohort: Cohort, tests: bool) -> None:
     s, drug = a.summary, a.study_drug or "the study drug"
-    flow = _flow(cohort.patients, data)
+    assert a.frames is not None
+    flow = _flow(a.frames.patients, data)
     s["flow"] = {row.step: int(row.n) for row in flow.itertuples()}
     a.tables["flow"] = flow
     a.layouts["flow"] = Layout(
