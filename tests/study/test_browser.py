@@ -83,7 +83,7 @@ def _page(browser: object, base: str, name: str):  # type: ignore[no-untyped-def
     page.fill("#id_username", name)
     page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/patients/")
+    page.wait_for_url(f"{base}/patients/")  # exactly: the login URL ends in ?next=/patients/
     return page
 
 
@@ -115,7 +115,6 @@ def _visit(page, base: str, pid: str, date: str, count: str) -> None:  # type: i
 def test_the_coordinators_journey(chromium, live_server, people, tmp_path: Path) -> None:
     base = live_server.url
     page = _page(chromium, base, "coord_a")
-    _shot(page, "patient-list")
     _screen(page, base, "E2E-02", eligible=False)
     assert "give the exclusion reason" in page.content()
     _shot(page, "screening-refused")
@@ -169,6 +168,7 @@ def test_the_coordinators_journey(chromium, live_server, people, tmp_path: Path)
 
     # site B's patient: not listed, not by URL, not by ID
     page.goto(f"{base}/patients/")
+    _shot(page, "patient-list")
     assert "B-001" not in page.inner_text("table")
     for url in ("/patients/B-001/", f"/patients/E2E-01/lab/{people['lab_b'].pk}/"):
         page.goto(base + url)

@@ -226,3 +226,18 @@ def test_filling_a_blank_is_a_first_entry_changing_a_value_needs_a_reason(study,
     cleared = c.post("/patients/A-001/baseline/", {**data, "acl_igg": "", "version": "2"})
     assert "give a reason" in cleared.content.decode()
     assert Patient.objects.get(patient_id="A-001").age == 41.0
+
+
+def test_htmx_live_search_and_inline_lab_check(study, login) -> None:
+    c = login("coord_a")
+    rows = c.get("/patients/", {"q": "A-0"}, HTTP_HX_REQUEST="true").content.decode()
+    assert rows.lstrip().startswith("<table") and "/patients/A-001/" in rows  # rows only
+    check = c.get("/check/lab/", {"test": "platelets", "value": "-1", "unit": "10^9/L"})
+    assert "a count cannot be negative" in check.content.decode()
+    unit = c.get("/check/lab/", {"test": "hemoglobin", "value": "9", "unit": "mmol/dL"})
+    assert "unknown unit" in unit.content.decode()
+
+
+def test_administrators_see_the_access_log_others_do_not(study, login) -> None:
+    assert login("admin").get("/admin/study/accessevent/").status_code == 200
+    assert login("coord_a").get("/admin/study/accessevent/").status_code == 302  # not staff
