@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from itpcohort.cli import app
 from itpcohort.report import write_report
 from itpcohort.report.build import FIGURES
+from itpcohort.report.safety import CAPTIONS as SAFETY_CAPTIONS
+from itpcohort.report.safety import SHOWN as SAFETY_SHOWN
 from itpcohort.simulate import simulate
 
 CHROMIUM = "/usr/bin/chromium"
@@ -184,7 +186,8 @@ def test_figure1_means_from_the_engine_equal_the_pandas_ones(report) -> None:
 def test_html_is_self_contained(report) -> None:
     page = report.html.read_text()
     assert not re.search(r"""(src|href)=["']?https?://""", page)
-    assert page.count("data:image/png;base64,") == len(FIGURES)
+    # the efficacy figures, then the safety section's three
+    assert page.count("data:image/png;base64,") == len(FIGURES) + len(SAFETY_CAPTIONS)
     assert page.index('id="methods"') < page.index('id="results"')
 
 
@@ -214,8 +217,9 @@ def test_report_renders_in_headless_chromium(report) -> None:
         page.screenshot(path=str(report.folder / "report-screenshot.png"), full_page=False)
         browser.close()
     assert errors == []
-    assert len(widths) == len(FIGURES) and all(w > 500 for w in widths)
-    assert len(rows) == 5 and all(r > 2 for r in rows)
+    assert len(widths) == len(FIGURES) + len(SAFETY_CAPTIONS) and all(w > 500 for w in widths)
+    # five efficacy tables, then the safety tables shown in the page
+    assert len(rows) == 5 + len(SAFETY_SHOWN) and all(r > 2 for r in rows)
     assert "tacrolimus" in heading
 
 
@@ -269,3 +273,22 @@ def test_without_adverse_events_the_report_says_not_recorded(tmp_path: Path) -> 
     assert safety.set_index("characteristic").loc["  Adverse events", "value"] == "not recorded"
     assert r.summary["time_to_response"]["not_evaluable"] == 1
     assert "1 patient without a baseline count was not evaluable" in r.paragraph
+
+
+def test_safety_section_is_in_the_report(report) -> None:
+    """Issue 13's safety section: tables, figures, summary.json and report.html."""
+    out = report.folder
+    worst = pd.read_csv(out / "tables" / "safety_lab_worst_grade.csv").set_index("test")
+    # the reference preset plans exactly one grade 3 hyperkalaemia and no other grade >= 3
+    assert worst.loc["potassium", "grade_3"] == 1
+    assert worst.loc["any", "grade_3_or_more"] == 1
+    assert "platelets" not in worst.index  # the disease's own measure is not a toxicity
+    safety = report.summary["safety"]
+    assert safety["lab_grade_3_or_more"]["n"] == 1
+    assert safety["adverse_events"]["stopping_patients"] == 2  # the abstract's 2 (3.3%)
+    for name in ("safety_worst_grades", "safety_creatinine", "safety_trough"):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="safety">Safety</h2>' in page
+    numbers = [int(n) for n in re.findall(r'<figure id="figure-(\d+)"', page)]
+    assert numbers == list(range(1, len(numbers) + 1))  # numbered on after the efficacy figures

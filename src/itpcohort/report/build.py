@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
 import json
@@ -20,8 +19,9 @@ from itpcohort.cohort import Cohort, read_cohort
 from itpcohort.criteria import Criteria
 from itpcohort.outputs import check_output, write_text
 from itpcohort.pipeline import Evaluation, run
-from itpcohort.report import documents, figures, prose
+from itpcohort.report import documents, figures, prose, safety
 from itpcohort.response import write_endpoints
+from itpcohort.safety import safety_section
 from itpcohort.statistics import Analysis, analyse
 from itpcohort.statistics.adverse_events import TEAE_WINDOW_DAYS
 from itpcohort.statistics.analysis import CohortFrames
@@ -103,11 +103,13 @@ def write_report(
         frames=frames,
     )
     names = _figure_names(analysis)
-    for path in _report_files(out, analysis, names):
+    for path in _report_files(out, analysis, names) + safety.files(out):
         check_output(path, [evaluation.cohort.folder])
+    safety_part = safety_section(evaluation)
     files = [write_endpoints(evaluation.endpoints, out / "endpoints.csv")]
     files += _write_tables(analysis, out / "tables")
     files += _draw_figures(evaluation, analysis, out / "figures", names)
+    files += safety.write(safety_part, out)
     by_names = [spec.column for spec in analysis.by]
     paragraph = prose.results_paragraph(analysis.summary, by_names, evaluation.study_drug)
     methods = prose.methods_paragraph(
@@ -118,9 +120,11 @@ def write_report(
         "criteria": evaluation.criteria.name,
         "study_drug": evaluation.study_drug,
         "grouped_by": by if by is None or isinstance(by, str) else list(by),
+        "safety": safety_part.summary,
         "generated_by": f"itpcohort {__version__}",
     }
-    page = _html(evaluation, analysis, paragraph, methods, out / "figures", names)
+    safety_html = safety.section_html(safety_part, out / "figures", len(names) + 1)
+    page = _html(evaluation, analysis, paragraph, methods, out / "figures", names, safety_html)
     files += [
         write_text(out / "results.txt", f"Methods\n\n{methods}\n\nResults\n\n{paragraph}\n"),
         write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n"),
@@ -236,15 +240,6 @@ def _draw_figures(
     return files
 
 
-def _img(path: Path, number: int, caption: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    text = f"Figure {number}. {caption}"
-    return (
-        f'<figure id="figure-{number}"><img alt="{html.escape(text)}" '
-        f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(text)}</figcaption></figure>'
-    )
-
-
 STYLE = (
     "body{font-family:Georgia,'Times New Roman',serif;max-width:980px;margin:2em auto;"
     "padding:0 1em;color:#1a1a1a;line-height:1.5}h1{font-size:1.5em}h2{font-size:1.2em;"
@@ -262,6 +257,7 @@ def _html(
     methods: str,
     figure_dir: Path,
     names: list[str],
+    safety_html: str,
 ) -> str:
     cohort, criteria, drug = evaluation.cohort, evaluation.criteria, evaluation.study_drug
     tables = "\n".join(
@@ -271,7 +267,8 @@ def _html(
         if name != "flow"
     )
     images = "\n".join(
-        _img(figure_dir / f"{name}.png", i, CAPTIONS[name]) for i, name in enumerate(names, 1)
+        documents.figure_html(figure_dir / f"{name}.png", i, CAPTIONS[name])
+        for i, name in enumerate(names, 1)
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"/>
@@ -292,5 +289,6 @@ generated {dt.date.today().isoformat()} by itpcohort {__version__}.</p>
 {tables}
 <h2>Figures</h2>
 {images}
+{safety_html}
 </body></html>
 """

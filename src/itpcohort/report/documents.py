@@ -10,6 +10,7 @@ frame's own column names (stable for scripts) and its cells as printed.
 
 from __future__ import annotations
 
+import base64
 import html
 from pathlib import Path
 
@@ -151,3 +152,13 @@ TABLE_CSS = (
     "ul.notes{list-style:none;padding:0;margin:.2em 0 1.6em;font-size:.78em;color:#333}"
     "ul.notes li{margin:.15em 0}"
 )
+
+
+def figure_html(path: Path, number: int, caption: str) -> str:
+    """A PNG embedded in the page (report.html opens offline), numbered and captioned."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    text = f"Figure {number}. {caption}"
+    return (
+        f'<figure id="figure-{number}"><img alt="{html.escape(text)}" '
+        f'src="data:image/png;base64,{data}"/><figcaption>{html.escape(text)}</figcaption></figure>'
+    )

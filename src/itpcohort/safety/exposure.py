@@ -123,18 +123,19 @@ def trough_exposure(
     settings = settings or SafetySettings()
     low, high = settings.trough_low, settings.trough_high
     days = troughs_on_treatment(labs, starts)
+    day_numbers = (days["date"] - pd.Timestamp(0)).dt.days.to_numpy()
+    values_all = days["value"].to_numpy(float)
+    # one pass over the troughs (grouped once), not a filter per patient
+    where = days.groupby("patient_id", sort=False).indices
+    nothing = np.array([], dtype=int)
     rows = []
     for pid in treatment_window(starts)["patient_id"]:
-        mine = days[days["patient_id"] == pid]
-        values = mine["value"].to_numpy(float)
+        mine = where.get(pid, nothing)
+        values = values_all[mine]
         n = len(values)
         inside = int(((values >= low) & (values <= high)).sum())
         ttr_in, ttr_total = time_in_range(
-            (mine["date"] - pd.Timestamp(0)).dt.days.to_numpy(),
-            values,
-            low,
-            high,
-            settings.ttr_max_gap_days,
+            day_numbers[mine], values, low, high, settings.ttr_max_gap_days
         )
         rows.append(
             {
@@ -172,11 +173,15 @@ def dose_exposure(
     periods["dose"] = pd.to_numeric(periods.get("daily_dose_mg"), errors="coerce")
     periods = periods.sort_values(["patient_id", "start_date_x"])
     weight = _weights(patients)
+    dosed = periods[periods["dose"].notna()]
+    doses, lengths = dosed["dose"].to_numpy(float), dosed["days"].to_numpy(float)
+    where = dosed.groupby("patient_id", sort=False).indices  # grouped once
+    nothing = np.array([], dtype=int)
     rows = []
     for pid in window["patient_id"]:
-        mine = periods[(periods["patient_id"] == pid) & periods["dose"].notna()]
-        start_dose = float(mine["dose"].iloc[0]) if len(mine) else np.nan
-        mean = float(np.average(mine["dose"], weights=mine["days"])) if len(mine) else np.nan
+        mine = where.get(pid, nothing)
+        start_dose = float(doses[mine[0]]) if len(mine) else np.nan
+        mean = float(np.average(doses[mine], weights=lengths[mine])) if len(mine) else np.nan
         kg = weight.get(pid, np.nan)
         rows.append(
             {
@@ -199,10 +204,18 @@ def _weights(patients: pd.DataFrame) -> dict[str, float]:
     return dict(zip(patients["patient_id"].astype(str), kg.astype(float), strict=True))
 
 
-def exposure(evaluation: Evaluation, settings: SafetySettings | None = None) -> pd.DataFrame:
-    """Per enrolled patient: troughs, time in range and dose (:data:`EXPOSURE_COLUMNS`)."""
+def exposure(
+    evaluation: Evaluation,
+    settings: SafetySettings | None = None,
+    *,
+    labs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per enrolled patient: troughs, time in range and dose (:data:`EXPOSURE_COLUMNS`).
+
+    ``labs`` (default: the cohort's) need hold only the troughs.
+    """
     cohort = evaluation.cohort
     starts = evaluation.endpoints[["patient_id", "start_date", "end_date", "treatment_days"]]
-    troughs = trough_exposure(cohort.labs, starts, settings)
+    troughs = trough_exposure(cohort.labs if labs is None else labs, starts, settings)
     doses = dose_exposure(cohort.treatments, cohort.patients, starts, evaluation.study_drug)
     return troughs.merge(doses, on="patient_id", how="left")[EXPOSURE_COLUMNS]

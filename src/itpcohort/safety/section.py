@@ -75,12 +75,12 @@ def safety_section(
     starts = evaluation.endpoints[["patient_id", "start_date", "end_date", "treatment_days"]]
     starts = starts[starts["start_date"].notna()]  # the safety population
     n = len(starts)
-    labs = cohort.labs
+    labs = safety_labs(evaluation, settings)
     ae = tables.treatment_emergent(cohort.adverse_events, starts, settings.followup_days)
     graded = grade_labs(
         labs, cohort.patients, starts, criteria=criteria, ranges=ranges, settings=settings
     )
-    per_patient = exposure(evaluation, settings)
+    per_patient = exposure(evaluation, settings, labs=labs)
     incidence, patient_years = tables.exposure_adjusted_incidence(cohort.adverse_events, starts)
     t = {
         "adverse_events": tables.adverse_events_by_grade(ae, n),
@@ -99,6 +99,20 @@ def safety_section(
     summary = _summary(t, graded, per_patient, n, patient_years, settings, criteria, ranges)
     drawn = _figures(t, settings) if draw else {}
     return SafetySection(t, summary, drawn, graded)
+
+
+def safety_labs(evaluation: Evaluation, settings: SafetySettings) -> pd.DataFrame:
+    """The cohort's labs other than the disease's own (``settings.disease_tests``).
+
+    In ITP the platelet count is the disease being treated, not a toxicity: it is
+    graded by ``itpcohort grade`` but left out of the safety section. Filtered by
+    the engine, so a registry's millions of platelet counts never reach pandas.
+    """
+    labs = evaluation.tables["labs"]
+    kept = labs.filter(~labs.test.isin(list(settings.disease_tests)))
+    frame = evaluation.tables.backend.to_pyarrow(kept).to_pandas(date_as_object=False)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.sort_values(["patient_id", "date", "test"], ignore_index=True)
 
 
 def _figures(t: dict[str, pd.DataFrame], settings: SafetySettings) -> dict[str, Figure]:
