@@ -72,7 +72,10 @@ LAYOUTS: dict[str, Layout] = {
         ),
     ),
 }
-#: tables printed in report.html (``exposure`` is per patient: CSV and DOCX only)
+#: tables with one row per patient: CSV only (a Word table of a registry's patients
+#: is neither readable nor quick to write)
+PER_PATIENT = ("exposure",)
+#: tables printed in report.html (the per-patient ones are not)
 SHOWN = (
     "lab_worst_grade",
     "lab_shift",
@@ -118,7 +121,8 @@ def layout_of(name: str, frame: pd.DataFrame) -> Layout:
 
 def files(out: Path) -> list[Path]:
     """Every file the safety section writes (checked before any is written)."""
-    names = [f"tables/safety_{t}.{ext}" for t in LAYOUTS for ext in ("csv", "docx")]
+    names = [f"tables/safety_{t}.csv" for t in LAYOUTS]
+    names += [f"tables/safety_{t}.docx" for t in LAYOUTS if t not in PER_PATIENT]
     names += [f"figures/{f}.{ext}" for f in CAPTIONS for ext in ("png", "svg")]
     return [out / name for name in names]
 
@@ -129,6 +133,8 @@ def write(section: SafetySection, out: Path) -> list[Path]:
     for name in LAYOUTS:
         frame = section.tables[name]
         written.append(documents.write_csv(frame, out / "tables" / f"safety_{name}.csv"))
+        if name in PER_PATIENT:
+            continue
         written.append(
             documents.write_docx(
                 frame, layout_of(name, frame), out / "tables" / f"safety_{name}.docx"
