@@ -51,7 +51,9 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
         "baseline_platelets": None,
         "best_response": "NE",
         "response_date": None,
+        "days_to_response": None,
         "cr_date": None,
+        "days_to_cr": None,
         "loss_date": None,
         "loss_phase": None,
         "response_duration_days": None,
@@ -81,6 +83,8 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
         return out | empty | {"baseline_platelets": base}
 
     def confirmed(i: int, ok, gap: int) -> bool:  # type: ignore[no-untyped-def]
+        """Rule 4 (and rule 5 read as rule 4, README): day i and every evaluable day
+        up to a later one at least ``gap`` days on satisfy ``ok`` (gaps are >= 1)."""
         if not ok(levels[i]):
             return False
         for j in range(i + 1, len(dates)):
@@ -88,7 +92,7 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
                 return False
             if (dates[j] - dates[i]).days >= gap:
                 return True
-        return gap == 0
+        return False
 
     def attributable(d: dt.date) -> bool:
         return end is None or d <= end
@@ -122,7 +126,9 @@ def oracle_endpoints(p: PatientData, c: Criteria) -> dict[str, object]:
     response = next((d for k, d in episodes if k == "A"), None)
     loss = next((d for k, d in episodes if k == "L"), None)
     out["cr_date"] = cr[0] if cr else None
+    out["days_to_cr"] = (cr[0] - start).days if cr else None
     out["response_date"] = response
+    out["days_to_response"] = (response - start).days if response else None
     out["loss_date"] = loss
     out["best_response"] = "CR" if cr else "R" if response else "NR"
     last_eval = dates[-1]
