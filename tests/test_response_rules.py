@@ -141,6 +141,14 @@ CASES = [
         rescue=[(5, 6)],
     ),
     Case(
+        "washout_includes_the_56th_day_after_the_rescue_end",
+        [(0, 10), (62, 50), (63, 50), (69, 50), (70, 50)],
+        # rescue days 5..6: day 62 = 6 + 56 is still in the washout, so R starts on day
+        # 63 (70 - 63 = 7), not on 62 (69 - 62 = 7 would confirm it)
+        {"best_response": "R", "response_date": 63, "days_to_response": 63},
+        rescue=[(5, 6)],
+    ),
+    Case(
         "ongoing_rescue_never_ends_washout",
         [(0, 10), (30, 50), (40, 50)],
         {"best_response": "NE"},
