@@ -524,7 +524,7 @@ def test_two_study_drugs_and_a_blank_role_are_warnings_with_lines(tmp_path: Path
     ]
     assert found[0].message.startswith(
         "a second study drug: 'sirolimus' on lines 3, 4, besides 'tacrolimus' (from line 2): "
-        "evaluate needs one study drug; name it with --study-drug"
+        "evaluate needs one study drug; name the one to evaluate"
     )
     assert found[1].message.startswith("role is empty: read as 'study' (the default)")
 

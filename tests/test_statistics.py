@@ -214,7 +214,7 @@ def test_subgroup_three_groups_freeman_halton_by_hand(subgroup_cohort) -> None:
 
 def test_numeric_by_needs_cut_points(subgroup_cohort) -> None:
     cohort, endpoints = subgroup_cohort
-    with pytest.raises(ItpCohortError, match=r"continuous \(8 distinct values\).*--by age:50"):
+    with pytest.raises(ItpCohortError, match=r"continuous \(8 distinct values\).*'age:50'"):
         analyse(cohort, endpoints, by="age")
     # cut at 50: a value on the cut point goes to the upper group (P3, 50 -> >=50)
     age = analyse(cohort, endpoints, by="age:50").summary["subgroups"]["age:50"]

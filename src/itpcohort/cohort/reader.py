@@ -575,7 +575,7 @@ class _Checker:
                     "drug",
                     f"a second study drug: '{clip(drug)}' on {_lines(lines, n)}, besides "
                     f"'{clip(first)}' (from line {first_lines[0]}): evaluate needs one study "
-                    "drug; name it with --study-drug, or give the other drug's rows the role "
+                    "drug; name the one to evaluate, or give the other drug's rows the role "
                     "concomitant or rescue",
                     "warning",
                 )

@@ -316,7 +316,7 @@ def _drug_sql(
     if study_drug:
         if not has_concept:
             raise MappingError(
-                "--study-drug by name needs the CONCEPT table; give --study-drug-concept instead"
+                "a study drug by name needs the CONCEPT table; give its ingredient concept id"
             )
         conditions.append(f"{name} LIKE {_quote('%' + study_drug.lower() + '%')}")
     study_label = (

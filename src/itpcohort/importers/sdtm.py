@@ -249,7 +249,7 @@ def _treatments(
         drug = _text(ex["EXTRT"]).str.lower()
         if study_drug is not None and study_drug.lower() not in set(drug):
             raise MappingError(
-                f"--study-drug {study_drug}: not an EXTRT value; EX has "
+                f"study drug '{study_drug}': not an EXTRT value; EX has "
                 + ", ".join(sorted(set(drug)))
             )
         unit = _text(ex["EXDOSU"]).str.lower() if "EXDOSU" in ex.columns else ""

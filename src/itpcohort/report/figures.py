@@ -703,7 +703,7 @@ def forest(subgroups: dict[str, dict[str, Any]], overall: float | None) -> plt.F
         rows += [(f"   {g['label']}", g) for g in result["groups"].values()]
     title = "Overall response by subgroup (exploratory)"
     if not rows:
-        return no_data(title, "No subgroups: run the report with --by COLUMN")
+        return no_data(title, "No subgroups: name a patients column to group by")
     cut = len(rows) > MAX_FOREST_ROWS
     rows = rows[:MAX_FOREST_ROWS]
     fig, ax = plt.subplots(figsize=(8.2, 0.32 * len(rows) + 1.6))

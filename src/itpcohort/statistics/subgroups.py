@@ -88,7 +88,7 @@ def parse_by(by: str | Sequence[str] | None) -> list[GroupBy]:
             points = tuple(sorted(float(c) for c in cuts.split(","))) if cuts else ()
         except ValueError:
             raise ItpCohortError(
-                f"--by {item}: cut points must be numbers separated by commas, "
+                f"grouping '{item}': cut points must be numbers separated by commas, "
                 "e.g. age:50 or age:40,60"
             ) from None
         specs.append(GroupBy(column.strip(), points))
@@ -126,7 +126,7 @@ def level_label(level: str) -> str:
 def _cut(spec: GroupBy, values: pd.Series) -> Grouping:
     numbers = pd.to_numeric(values, errors="coerce")
     if (numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")).any():
-        raise ItpCohortError(f"--by {spec.column}:...: '{spec.column}' holds text, not numbers")
+        raise ItpCohortError(f"cannot cut '{spec.column}' at numbers: it holds text")
     edges = [None, *spec.cuts, None]
     labels = [_cut_label(lo, hi) for lo, hi in itertools.pairwise(edges)]
     index = np.searchsorted(np.asarray(spec.cuts), numbers.to_numpy(float), side="right")
@@ -157,7 +157,7 @@ def grouping(data: pd.DataFrame, spec: GroupBy) -> Grouping:
     if numeric and len(distinct) > MAX_NUMERIC_LEVELS:
         raise ItpCohortError(
             f"cannot group by '{spec.column}': it is continuous ({len(distinct)} distinct values); "
-            f"cut it at stated points, e.g. --by {spec.column}:50 (groups <50 and >=50)"
+            f"cut it at stated points, e.g. '{spec.column}:50' (groups <50 and >=50)"
         )
     if len(distinct) > MAX_LEVELS:
         raise ItpCohortError(

@@ -71,7 +71,7 @@ def add_user(
     if exists(name):
         raise ItpCohortError(f"user '{name}' exists already")
     if not sites and role in ("investigator", "coordinator"):
-        raise ItpCohortError(f"a {role} works at a site: give --site SITE")
+        raise ItpCohortError(f"a {role} works at a site: name the site")
     check_password(name, password)
     with (
         pghistory.context(username=by, reason=f"account {name} added as {role}"),
