@@ -9,6 +9,13 @@ Input tables (the clean cohort tables): ``patients`` (patient_id, excluded,
 followup_end_date), ``treatments`` (patient_id, drug, role, start_date,
 end_date, phase), ``labs`` (patient_id, date, test, value in canonical units),
 ``bleeding`` (patient_id, date, who_grade).
+
+The confirmations start from the *observations* (every evaluable count and
+bleeding, one row each, :func:`derive_observations`): the windows that confirm
+responses and losses also take each day's lowest level, so the endpoints never
+aggregate a million patients' counts into days first. The table of days with
+their counts, washouts and bleeding (:func:`derive_days`) is built only for
+``explain`` and :attr:`~itpcohort.pipeline.Evaluation.days`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ LOSS, ACHIEVEMENT = 0, 1
 def days_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     """Whole days from ``earlier`` to ``later``."""
     return later.delta(earlier, unit="day")
+
+
+def day_number(date: ir.DateValue) -> ir.IntegerValue:
+    """The date as a whole number of days (since 1970-01-01): the windows' order key.
+
+    ``RANGE`` frames of a number of days need a numeric key on every engine.
+    """
+    return date.epoch_days().cast("int32")
 
 
 def enrolled_patients(patients: ir.Table) -> ir.Table:
@@ -175,41 +190,106 @@ def _count_level(
     return ibis.ifelse(base.notnull(), level.cast("int8"), ibis.null("int8"))
 
 
-def derive_day_levels(days: ir.Table) -> ir.Table:
-    """Rule 3: the evaluable days of patients with a baseline, each with its level."""
-    return days.filter(days.level.notnull()).select(
-        "patient_id", "date", "value", "bleeding", "end_date", "level"
+def derive_observations(
+    platelets: ir.Table,
+    bleeding: ir.Table,
+    treatment: ir.Table,
+    baseline: ir.Table,
+    rescue_windows: ir.Table,
+    criteria: Criteria,
+) -> ir.Table:
+    """Rules 2 and 3 per observation: every evaluable count and bleeding after the start.
+
+    One row per count not in a rescue washout and per bleeding of WHO grade >=
+    ``bleeding_min_grade``, of patients with a baseline, dated after the start:
+    ``patient_id``, ``date``, ``day`` (:func:`day_number`), ``level`` of the row
+    (a bleeding is NR) and the treatment's ``end_date``. A day's level is the
+    lowest of its rows' (rule 3); :func:`derive_confirmations` reads whole days,
+    so the rows need no aggregation into days. The same rows as the evaluable
+    days of :func:`derive_days`, before the lowest is taken.
+    """
+    # a left join: patients without a baseline have no level (and engines estimate the
+    # counts below as many, so that they build their hash tables from the rescues)
+    per_patient = treatment.left_join(baseline, "patient_id").select(
+        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
     )
+    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
+    w = rescue_windows
+    # a count in a rescue washout is not evaluable (rule 2): it matches a rescue window
+    # (a left join; several windows may match: each match is dropped)
+    counts = counts.left_join(
+        w,
+        [
+            counts.patient_id == w.patient_id,
+            counts.date >= w.rescue_start,
+            w.rescue_end.isnull() | (days_between(counts.date, w.rescue_end) <= w.washout_days),
+        ],
+    )
+    level = _count_level(counts.value, counts.baseline_platelets, criteria)
+    counts = counts.select(
+        counts.patient_id,
+        "date",
+        "end_date",
+        level=ibis.ifelse(w.rescue_start.isnull(), level, ibis.null("int8")),
+    )
+    bleeds = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(
+        per_patient, "patient_id"
+    )
+    bleeds = bleeds.filter(bleeds.date > bleeds.start_date).select(
+        "patient_id",
+        "date",
+        "end_date",
+        # rule 3: a bleeding day is NR (for a patient with a baseline)
+        level=ibis.ifelse(
+            bleeds.baseline_platelets.notnull(), ibis.literal(NR, "int8"), ibis.null("int8")
+        ),
+    )
+    rows = counts.union(bleeds, distinct=False).filter(_.level.notnull())
+    return rows.mutate(day=day_number(rows.date))
 
 
-def derive_confirmations(day_levels: ir.Table, criteria: Criteria) -> ir.Table:
+def derive_confirmations(levels: ir.Table, criteria: Criteria) -> ir.Table:
     """Rules 4 and 5 per day: confirmed R-or-better, confirmed CR, confirmed below-R.
 
-    ``r_confirmed`` (rule 4): level >= R now and on every evaluable day up to one
-    at least ``response_confirm_days`` later; ``cr_confirmed`` likewise for CR;
-    ``loss_confirmed`` (rule 5): level < R now and on the next evaluable day(s)
-    to one at least ``loss_confirm_days`` later.
+    ``levels`` holds evaluable observations (:func:`derive_observations`; the
+    rows of one day make one day, whose level is the lowest). One row per
+    patient and day comes out, with ``r_confirmed`` (rule 4): level >= R now and
+    on every evaluable day up to one at least ``response_confirm_days`` later;
+    ``cr_confirmed`` likewise for CR; ``loss_confirmed`` (rule 5): level < R now
+    and on the next evaluable day(s) to one at least ``loss_confirm_days`` later.
 
     Gaps and islands: a run is a stretch of consecutive evaluable days on one
     side of a threshold; a day is confirmed when its run reaches far enough
-    beyond it. The run's end is the first later day (or this one) that is the
-    last of its run. Runs at or above R and runs below R end at the same days
-    (where the level crosses R), so two run ends serve the three flags. All
-    windows share one ordering, so engines sort twice.
+    beyond it. Runs at or above R and runs below R end at the same days (where
+    the level crosses R), so two run ends serve the three flags. Two windows,
+    each one sort: the first orders the rows by ``8 x day + level`` (a day's
+    rows together, its lowest level last when read backwards), so one row per
+    day keeps the day's level and ``RANGE`` frames on that key reach the next
+    day's lowest level; the second finds the run ends. Frames grow from the
+    latest day back, so every engine updates them row by row.
     """
-    w = ibis.window(group_by="patient_id", order_by="date")
-    following = ibis.window(group_by="patient_id", order_by="date", rows=(0, None))
-    d = day_levels.mutate(_next=day_levels.level.lead().over(w))
+    key = levels.day.cast("int64") * 8 + levels.level.cast("int64")
+    t = levels.mutate(_key=key)
+    backwards = {"group_by": t.patient_id, "order_by": ibis.desc(t._key)}
+    # keys of later days are >= key + 6 (levels are 0-2): the last of those rows, read
+    # backwards, is the next day's lowest level
+    next_day = ibis.window(**backwards, range=(None, -6))
+    following = t.day.lead().over(ibis.window(**backwards))  # read backwards: the row before
+    t = t.mutate(
+        _next=t.level.last().over(next_day),
+        _day_row=following.isnull() | (following != t.day),
+    )
+    d = t.filter(t._day_row).drop("_key", "_day_row")
     d = d.mutate(
         _last_r=d._next.isnull() | ((d._next >= R) != (d.level >= R)),
         _last_cr=d._next.isnull() | ((d._next >= CR) != (d.level >= CR)),
     )
+    from_here = ibis.window(group_by=d.patient_id, order_by=ibis.desc(d.day), rows=(None, 0))
     d = d.mutate(
-        _end_r=ibis.ifelse(d._last_r, d.date, ibis.null("date")).min().over(following),
-        _end_cr=ibis.ifelse(d._last_cr, d.date, ibis.null("date")).min().over(following),
+        _end_r=ibis.ifelse(d._last_r, d.day, ibis.null("int32")).min().over(from_here),
+        _end_cr=ibis.ifelse(d._last_cr, d.day, ibis.null("int32")).min().over(from_here),
     )
-    reach_r = days_between(d._end_r, d.date)
-    reach_cr = days_between(d._end_cr, d.date)
+    reach_r, reach_cr = d._end_r - d.day, d._end_cr - d.day
     return d.mutate(
         r_confirmed=(d.level >= R) & (reach_r >= criteria.response_confirm_days),
         cr_confirmed=(d.level >= CR) & (reach_cr >= criteria.response_confirm_days),
@@ -360,7 +440,8 @@ def derive_timeline(
     baseline = derive_baseline(platelets, treatment, criteria)
     rescue = derive_rescue_windows(treatments, criteria)
     days = derive_days(platelets, bleeding, treatment, baseline, rescue, criteria)
-    confirmations = derive_confirmations(derive_day_levels(days), criteria)
+    observations = derive_observations(platelets, bleeding, treatment, baseline, rescue, criteria)
+    confirmations = derive_confirmations(observations, criteria)
     loss_candidates = derive_loss_candidates(confirmations, bleeding, rescue, criteria)
     return Timeline(
         enrolled=enrolled,
