@@ -12,7 +12,7 @@ import datetime as dt
 import tempfile
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -27,6 +27,7 @@ from itpcohort.cohort.cells import (
     typed_expr,
     unparseable_message,
 )
+from itpcohort.cohort.database import open_database
 from itpcohort.cohort.problems import (
     KIND_PATTERN,
     MAX_PER_KIND,
@@ -41,7 +42,7 @@ from itpcohort.cohort.problems import (
 )
 from itpcohort.cohort.schema import EARLIEST_PLAUSIBLE_DATE, TABLES, ColumnSpec, TableSpec
 from itpcohort.cohort.sources import Source, find_table_file, load_source
-from itpcohort.errors import CohortDataError, ItpCohortError
+from itpcohort.errors import CohortDataError
 
 SET_ASIDE_ERROR = "has an error (see problems)"
 SET_ASIDE_EXCLUDED = "patient excluded (screened, not enrolled)"
@@ -66,6 +67,8 @@ class Cohort:
     covariates: tuple[str, ...]
     #: distinct drugs with role ``study``
     study_drugs: tuple[str, ...]
+    #: the temporary folder holding the database file (removed on closing)
+    storage: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     def table(self, name: str) -> pd.DataFrame:
         """One clean table as a pandas DataFrame (``_line`` is the source line).
@@ -111,6 +114,8 @@ class Cohort:
     def close(self) -> None:
         """Close the DuckDB database (its tables are gone afterwards); closing twice is fine."""
         self.con.close()
+        if self.storage is not None:
+            self.storage.cleanup()
 
     def __enter__(self) -> Cohort:
         return self
@@ -124,7 +129,8 @@ def read_cohort(folder: str | Path, *, memory_limit: str | None = None) -> Cohor
 
     Warnings do not stop reading; they are in ``cohort.report.warnings``.
     ``memory_limit`` (e.g. ``"3GB"``) caps DuckDB's memory; beyond it DuckDB
-    spills to a temporary folder. By default DuckDB takes up to 80% of RAM.
+    spills to a temporary folder. By default the limit is derived from the
+    machine (:func:`itpcohort.cohort.database.default_memory_limit`).
     """
     report, cohort = validate_cohort(folder, memory_limit=memory_limit)
     if cohort is None:
@@ -149,7 +155,7 @@ def validate_cohort(
     except OSError as exc:
         problem = Problem(str(path), None, None, f"cannot list the folder ({exc.strerror})")
         return ValidationReport(str(path), [problem], []), None
-    con = _connect(memory_limit)
+    con, storage = open_database(memory_limit)
     sources, problems = _load_sources(con, path)
     checker = _Checker(con, problems)
     summaries = [checker.type_table(spec, sources[spec.name]) for spec in TABLES]
@@ -161,6 +167,7 @@ def validate_cohort(
     report = ValidationReport(str(path), sorted(listed, key=_problem_order), summaries)
     if not report.ok:
         con.close()
+        storage.cleanup()
         return report, None
     covariates = tuple(
         c
@@ -173,7 +180,7 @@ def validate_cohort(
             "SELECT DISTINCT drug FROM treatments WHERE role = 'study' ORDER BY drug"
         ).fetchall()
     )
-    return report, Cohort(path, con, report, covariates, drugs)
+    return report, Cohort(path, con, report, covariates, drugs, storage)
 
 
 def _load_sources(
@@ -207,27 +214,6 @@ def _load_sources(
         problems += source.problems
         sources[spec.name] = source
     return sources, problems
-
-
-def _connect(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database that spills to the system's temporary folder."""
-    con = duckdb.connect(":memory:")
-    # every table carries its source line in _line and every output is ordered
-    # explicitly, so DuckDB may stream without keeping insertion order (faster, leaner)
-    con.sql("SET preserve_insertion_order = false")
-    # dates from time-zoned timestamps must not depend on the machine's zone
-    con.sql("SET TimeZone = 'UTC'")
-    spill = Path(tempfile.gettempdir()) / "itpcohort-duckdb"
-    con.sql(f"SET temp_directory = {literal(spill.as_posix())}")
-    if memory_limit is not None:
-        try:
-            con.sql(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
-        except duckdb.Error:
-            con.close()
-            raise ItpCohortError(
-                f"memory limit '{memory_limit}' is not a size: write it like 3GB or 500MB"
-            ) from None
-    return con
 
 
 def _problem_order(p: Problem) -> tuple[int, str, int, str]:
