@@ -1,13 +1,19 @@
 """Opening the compute engines, in one place: DuckDB (embedded, default) and Spark.
 
 DuckDB runs on the cohort's own embedded database. Spark runs in local mode
-unless a master URL is given (``spark://host:7077``, ``yarn``, ...); one
-SparkSession serves the whole Python process. The cohort's clean tables reach
-Spark as Parquet files written by DuckDB.
+unless a master URL is given (``spark://host:7077``, ``yarn``, ``k8s://...``);
+one SparkSession serves the whole Python process. The cohort's clean tables
+reach Spark as Parquet files written by DuckDB into a staging folder, which the
+executors must be able to read at the same path: a temporary folder by default
+(local mode, or a cluster on this machine), or the folder named by the
+environment variable ``ITPCOHORT_SPARK_STAGING`` (a shared file system mounted
+on the driver and on every executor: NFS, a Kubernetes volume, ``/dbfs`` on
+Databricks).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +28,8 @@ from itpcohort.errors import EngineError
 
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 TABLES = ("patients", "treatments", "labs", "bleeding", "adverse_events")
+#: the environment variable naming a staging folder the Spark executors can read
+STAGING_VARIABLE = "ITPCOHORT_SPARK_STAGING"
 
 _spark_session: Any = None
 _spark_master: str | None = None
@@ -103,11 +111,24 @@ def spark_session(master: str | None = None) -> Any:
     return _spark_session
 
 
+def _staging_root() -> str | None:
+    """The shared staging folder named by :data:`STAGING_VARIABLE` (None: the system's)."""
+    root = os.environ.get(STAGING_VARIABLE, "").strip()
+    if not root:
+        return None
+    if not Path(root).is_dir():
+        raise EngineError(
+            f"{STAGING_VARIABLE} names '{root}', which is not a folder: give a folder on "
+            "storage that the driver and every Spark executor see at that path"
+        )
+    return root
+
+
 def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
     global _spark_dir
     spark = spark_session(master)
     if _spark_dir is None:
-        _spark_dir = tempfile.TemporaryDirectory(prefix="itpcohort-spark-")
+        _spark_dir = tempfile.TemporaryDirectory(prefix="itpcohort-spark-", dir=_staging_root())
     folder = Path(_spark_dir.name) / uuid.uuid4().hex
     folder.mkdir()
     backend = ibis.pyspark.connect(spark)
