@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,11 @@ class EngineTables:
 
     backend: Any
     tables: dict[str, ir.Table]
-    #: the same rows without the text ``patient_id`` (DuckDB's ``labs``: no join to get it)
+    #: the same rows without the text ``patient_id`` (``labs``: no join to get it)
     by_key: dict[str, ir.Table] = field(default_factory=dict)
+    #: keeps a table that several later steps read (Spark: cached, not derived again for
+    #: each; DuckDB keeps shared steps of one query itself)
+    reuse: Callable[[ir.Table], ir.Table] | None = None
 
     def __getitem__(self, name: str) -> ir.Table:
         return self.tables[name]
@@ -100,6 +104,7 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.sql.autoBroadcastJoinThreshold", "256MB")
             .config("spark.driver.memory", "4g")
             .config("spark.sql.ansi.enabled", "false")
         )
@@ -135,9 +140,15 @@ def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.parquet"
-        # the relational API takes the path as a value (no SQL text to escape)
-        cohort.con.table(name).write_parquet(str(path))
+        # labs go by key (no join to text IDs on the way); the relational API takes the
+        # path as a value (no SQL text to escape)
+        cohort.con.table("labs_keyed" if name == "labs" else name).write_parquet(str(path))
         view = f"itp_{folder.name}_{name}"
         spark.read.parquet(str(path)).createOrReplaceTempView(view)
         tables[name] = backend.table(view)
-    return EngineTables(backend, tables)
+    return EngineTables(backend, tables, {"labs": tables["labs"]}, reuse=_cached)
+
+
+def _cached(table: ir.Table) -> ir.Table:
+    """``table`` computed once when first needed and kept (Spark recomputes shared steps)."""
+    return table.cache()

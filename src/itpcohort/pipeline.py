@@ -178,7 +178,13 @@ def run(
         keys = _keys_of(tables, list(patient_ids))
         keyed = {name: t.filter(t.patient_id.isin(keys)) for name, t in keyed.items()}
     timeline = d.derive_timeline(
-        keyed["patients"], keyed["treatments"], keyed["labs"], keyed["bleeding"], settings, drug
+        keyed["patients"],
+        keyed["treatments"],
+        keyed["labs"],
+        keyed["bleeding"],
+        settings,
+        drug,
+        reuse=tables.reuse,
     )
     return Evaluation(cohort, settings, drug, engine, tables, keyed, timeline)
 

@@ -20,6 +20,7 @@ their counts, washouts and bleeding (:func:`derive_days`) is built only for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
@@ -431,17 +432,25 @@ def derive_timeline(
     bleeding: ir.Table,
     criteria: Criteria,
     study_drug: str,
+    reuse: Callable[[ir.Table], ir.Table] | None = None,
 ) -> Timeline:
-    """Rules 1-7 step by step: treatment, baseline, days and levels, confirmations, episodes."""
+    """Rules 1-7 step by step: treatment, baseline, days and levels, confirmations, episodes.
+
+    ``reuse`` is applied to the tables that later steps read more than once (the
+    treatment, the baseline, the confirmations, the episodes): an engine that
+    would otherwise derive them again for every reader keeps them instead
+    (Spark caches them; DuckDB keeps them itself and needs nothing).
+    """
+    keep = reuse or (lambda table: table)
     enrolled = enrolled_patients(patients)
     study_periods = derive_study_periods(treatments, study_drug)
-    treatment = derive_treatment(study_periods)
+    treatment = keep(derive_treatment(study_periods))
     platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
-    baseline = derive_baseline(platelets, treatment, criteria)
+    baseline = keep(derive_baseline(platelets, treatment, criteria))
     rescue = derive_rescue_windows(treatments, criteria)
     days = derive_days(platelets, bleeding, treatment, baseline, rescue, criteria)
     observations = derive_observations(platelets, bleeding, treatment, baseline, rescue, criteria)
-    confirmations = derive_confirmations(observations, criteria)
+    confirmations = keep(derive_confirmations(observations, criteria))
     loss_candidates = derive_loss_candidates(confirmations, bleeding, rescue, criteria)
     return Timeline(
         enrolled=enrolled,
@@ -452,6 +461,6 @@ def derive_timeline(
         confirmations=confirmations,
         loss_candidates=loss_candidates,
         events=derive_events(confirmations, loss_candidates),
-        episodes=derive_episodes(confirmations, loss_candidates),
+        episodes=keep(derive_episodes(confirmations, loss_candidates)),
         last_observation=derive_last_observation(enrolled, platelets, bleeding),
     )
