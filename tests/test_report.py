@@ -252,7 +252,7 @@ def test_simulate_and_report_commands(tmp_path: Path) -> None:
     r = runner.invoke(
         app, ["report", str(tmp_path / "c"), "-o", str(tmp_path / "r3"), "--by", "age"]
     )
-    assert r.exit_code == 2 and "--by age:50" in r.output
+    assert r.exit_code == 2 and "'age:50'" in r.output
     r = runner.invoke(app, ["simulate", "--preset", "nope", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown preset" in r.output
     shutil.rmtree(tmp_path / "c")

@@ -174,7 +174,7 @@ def test_weak_passwords_and_siteless_coordinators_are_refused(db: None) -> None:
 
     with pytest.raises(ItpCohortError, match="password refused"):
         people.add_user("alice", "administrator", [], "12345678", by="test")
-    with pytest.raises(ItpCohortError, match="--site"):
+    with pytest.raises(ItpCohortError, match="works at a site: name the site"):
         people.add_user("bob", "coordinator", [], "a-long-enough-passphrase", by="test")
     with pytest.raises(ItpCohortError, match="unknown role"):
         people.add_user("carl", "superuser", [], "a-long-enough-passphrase", by="test")
