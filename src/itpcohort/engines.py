@@ -104,7 +104,6 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.sql.autoBroadcastJoinThreshold", "256MB")
             .config("spark.driver.memory", "4g")
             .config("spark.sql.ansi.enabled", "false")
         )
