@@ -141,3 +141,17 @@ def test_cluster_endpoints_equal_duckdb(
     assert any("Finished task" in text for text in logs)
     # the staging folder is cleaned up when the driver ends
     assert not any((tmp_path / "staging").iterdir())
+
+
+def test_a_staging_folder_that_is_not_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from itpcohort import EngineError, engines
+
+    monkeypatch.setenv(engines.STAGING_VARIABLE, str(tmp_path / "missing"))
+    with pytest.raises(EngineError, match="not a folder"):
+        engines._staging_root()
+    monkeypatch.setenv(engines.STAGING_VARIABLE, "relative-staging")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relative-staging").mkdir()
+    assert engines._staging_root() == str(tmp_path / "relative-staging")

@@ -25,6 +25,8 @@ import ibis
 import ibis.expr.types as ir
 
 from itpcohort.cohort import Cohort
+from itpcohort.cohort.database import query_fraction
+from itpcohort.cohort.progress import Fraction
 from itpcohort.errors import EngineError
 
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
@@ -48,6 +50,9 @@ class EngineTables:
     #: keeps a table that several later steps read (Spark: cached, not derived again for
     #: each; DuckDB keeps shared steps of one query itself)
     reuse: Callable[[ir.Table], ir.Table] | None = None
+    #: how far the engine's running query is (for a progress display; may be asked from
+    #: another thread)
+    fraction: Fraction | None = None
 
     def __getitem__(self, name: str) -> ir.Table:
         return self.tables[name]
@@ -69,6 +74,7 @@ def open_engine(cohort: Cohort, engine: str = "duckdb", master: str | None = Non
             backend,
             {name: backend.table(name) for name in TABLES},
             {"labs": backend.table("labs_keyed")},
+            fraction=lambda: query_fraction(cohort.con),
         )
     if engine == "spark":
         return _spark_tables(cohort, master)
@@ -106,6 +112,8 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.memory", "4g")
             .config("spark.sql.ansi.enabled", "false")
+            # results reach Python as Arrow batches, not one pickled row at a time
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
         _spark_session = builder.getOrCreate()
         _spark_master = wanted
@@ -125,14 +133,15 @@ def _staging_root() -> str | None:
             f"{STAGING_VARIABLE} names '{root}', which is not a folder: give a folder on "
             "storage that the driver and every Spark executor see at that path"
         )
-    return root
+    return str(Path(root).resolve())
 
 
 def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
     global _spark_dir
+    staging = _staging_root()
     spark = spark_session(master)
     if _spark_dir is None:
-        _spark_dir = tempfile.TemporaryDirectory(prefix="itpcohort-spark-", dir=_staging_root())
+        _spark_dir = tempfile.TemporaryDirectory(prefix="itpcohort-spark-", dir=staging)
     folder = Path(_spark_dir.name) / uuid.uuid4().hex
     folder.mkdir()
     backend = ibis.pyspark.connect(spark)
@@ -143,9 +152,27 @@ def _spark_tables(cohort: Cohort, master: str | None) -> EngineTables:
         # path as a value (no SQL text to escape)
         cohort.con.table("labs_keyed" if name == "labs" else name).write_parquet(str(path))
         view = f"itp_{folder.name}_{name}"
-        spark.read.parquet(str(path)).createOrReplaceTempView(view)
+        # a file: URI, not a bare path: a cluster whose default file system is HDFS (YARN)
+        # or DBFS (Databricks) would look for a bare path there
+        spark.read.parquet(path.as_uri()).createOrReplaceTempView(view)
         tables[name] = backend.table(view)
-    return EngineTables(backend, tables, {"labs": tables["labs"]}, reuse=_cached)
+    return EngineTables(
+        backend, tables, {"labs": tables["labs"]}, reuse=_cached, fraction=_spark_fraction
+    )
+
+
+def _spark_fraction() -> float | None:
+    """Tasks done of the running Spark stages (None when none runs)."""
+    if _spark_session is None:
+        return None
+    try:
+        tracker = _spark_session.sparkContext.statusTracker()
+        stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
+    except Exception:  # py4j errors while Spark stops have no common base
+        return None
+    total = sum(s.numTasks for s in stages if s is not None)
+    done = sum(s.numCompletedTasks for s in stages if s is not None)
+    return done / total if total else None
 
 
 def _cached(table: ir.Table) -> ir.Table:

@@ -112,14 +112,20 @@ def evaluate(
 
     with handled():
         check_output(check_endpoints_path(output), [cohort_dir])
-        with err.status("reading the cohort"):
-            cohort = read_cohort(cohort_dir, memory_limit=memory_limit)
-        err.print(console.problems(cohort.report.warnings, limit=10))
-        with err.status(f"evaluating on {engine.value}"):
+        with console.StageProgress(err) as progress:
+            cohort = read_cohort(cohort_dir, memory_limit=memory_limit, progress=progress)
+            enrolled = console.enrolled(cohort.report)
+            progress.stage(f"evaluating on {engine.value}", total=enrolled, unit="patients")
             evaluation = run(cohort, criteria, engine.value, study_drug=study_drug, master=master)
+            progress.watch(evaluation.tables.fraction)
             endpoints = evaluation.endpoints
-        write_endpoints(endpoints, output)
-        out.print(f"{console.response_counts(endpoints)} -> {output}")
+            progress.watch(None)
+            progress.done(len(endpoints))
+            progress.stage("writing", output.name, total=len(endpoints))
+            write_endpoints(endpoints, output)
+            progress.done(len(endpoints))
+        err.print(console.problems(cohort.report.warnings, limit=10))
+        out.print(console.closing_line(cohort.report, endpoints, output))
 
 
 @app.command()

@@ -77,6 +77,9 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     con.sql("SET preserve_insertion_order = false")
     # dates from time-zoned timestamps must not depend on the machine's zone
     con.sql("SET TimeZone = 'UTC'")
+    # DuckDB tracks how far a query is (query_fraction) but must not print its own bar
+    con.sql("SET enable_progress_bar = true")
+    con.sql("SET enable_progress_bar_print = false")
     spill = Path(tempfile.gettempdir()) / SPILL_FOLDER
     con.sql(f"SET temp_directory = {literal(spill.as_posix())}")
     try:
@@ -85,3 +88,15 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
         raise ItpCohortError(
             f"memory limit '{memory_limit}' is not a size: write it like 3GB or 500MB"
         ) from None
+
+
+def query_fraction(con: duckdb.DuckDBPyConnection) -> float | None:
+    """How far the query running on ``con`` is, from 0 to 1; None when none is running.
+
+    Safe to ask from another thread while the query runs.
+    """
+    try:
+        percent = float(con.query_progress())
+    except duckdb.Error:  # closed, or no query
+        return None
+    return None if percent < 0 else min(percent / 100, 1.0)

@@ -27,7 +27,7 @@ from itpcohort.cohort.cells import (
     typed_expr,
     unparseable_message,
 )
-from itpcohort.cohort.database import open_database
+from itpcohort.cohort.database import open_database, query_fraction
 from itpcohort.cohort.problems import (
     KIND_PATTERN,
     MAX_PER_KIND,
@@ -40,6 +40,7 @@ from itpcohort.cohort.problems import (
     kind_of,
     more_like,
 )
+from itpcohort.cohort.progress import SILENT, Progress
 from itpcohort.cohort.schema import EARLIEST_PLAUSIBLE_DATE, TABLES, ColumnSpec, TableSpec
 from itpcohort.cohort.sources import Source, find_table_file, load_source
 from itpcohort.errors import CohortDataError
@@ -124,15 +125,18 @@ class Cohort:
         self.close()
 
 
-def read_cohort(folder: str | Path, *, memory_limit: str | None = None) -> Cohort:
+def read_cohort(
+    folder: str | Path, *, memory_limit: str | None = None, progress: Progress | None = None
+) -> Cohort:
     """Read and validate a cohort folder; raise :class:`CohortDataError` on any error.
 
     Warnings do not stop reading; they are in ``cohort.report.warnings``.
     ``memory_limit`` (e.g. ``"3GB"``) caps DuckDB's memory; beyond it DuckDB
     spills to a temporary folder. By default the limit is derived from the
-    machine (:func:`itpcohort.cohort.database.default_memory_limit`).
+    machine (:func:`itpcohort.cohort.database.default_memory_limit`). ``progress``
+    hears of each file read and each table validated (:mod:`itpcohort.cohort.progress`).
     """
-    report, cohort = validate_cohort(folder, memory_limit=memory_limit)
+    report, cohort = validate_cohort(folder, memory_limit=memory_limit, progress=progress)
     if cohort is None:
         errors = report.errors
         raise CohortDataError(
@@ -143,7 +147,7 @@ def read_cohort(folder: str | Path, *, memory_limit: str | None = None) -> Cohor
 
 
 def validate_cohort(
-    folder: str | Path, *, memory_limit: str | None = None
+    folder: str | Path, *, memory_limit: str | None = None, progress: Progress | None = None
 ) -> tuple[ValidationReport, Cohort | None]:
     """Check a cohort folder; the report lists every problem, the cohort is None on errors."""
     path = Path(folder)
@@ -156,13 +160,21 @@ def validate_cohort(
         problem = Problem(str(path), None, None, f"cannot list the folder ({exc.strerror})")
         return ValidationReport(str(path), [problem], []), None
     con, storage = open_database(memory_limit)
-    sources, problems = _load_sources(con, path)
+    shown = progress or SILENT
+    shown.watch(lambda: query_fraction(con))
+    sources, problems = _load_sources(con, path, shown)
     checker = _Checker(con, problems)
-    summaries = [checker.type_table(spec, sources[spec.name]) for spec in TABLES]
+    summaries = []
+    for spec in TABLES:
+        shown.stage("validating", spec.name)
+        summaries.append(checker.type_table(spec, sources[spec.name]))
+        shown.done(summaries[-1].read)
+    shown.stage("validating", "across tables")
     try:
         checker.cross_checks(summaries)
     except duckdb.Error as exc:  # a safety net, like the one for each table
         problems.append(Problem(str(path), None, None, f"cannot finish the checks: {exc}"))
+    shown.watch(None)
     listed = cap_repeats(problems)
     report = ValidationReport(str(path), sorted(listed, key=_problem_order), summaries)
     if not report.ok:
@@ -184,7 +196,7 @@ def validate_cohort(
 
 
 def _load_sources(
-    con: duckdb.DuckDBPyConnection, path: Path
+    con: duckdb.DuckDBPyConnection, path: Path, progress: Progress
 ) -> tuple[dict[str, Source | None], list[Problem]]:
     """Each table's file loaded as it is (None when absent or unreadable), and problems."""
     problems: list[Problem] = []
@@ -205,6 +217,7 @@ def _load_sources(
                     )
                 )
             continue
+        progress.stage("reading", file.name)
         try:
             source = load_source(con, file, spec.name)
         except (duckdb.Error, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:

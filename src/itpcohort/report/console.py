@@ -7,14 +7,20 @@ CLI only prints them.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pandas as pd
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
 from itpcohort.cohort.problems import Problem, ValidationReport
+from itpcohort.cohort.progress import Fraction
+from itpcohort.cohort.reader import SET_ASIDE_EXCLUDED
 from itpcohort.criteria import Criteria
 from itpcohort.response.explain import Explanation
 from itpcohort.statistics.published import reference_study
@@ -177,3 +183,94 @@ def _fmt(value: object) -> str:
 
 def _tick(value: object) -> str:
     return "-" if _missing(value) else ("yes" if value else "")
+
+
+def enrolled(report: ValidationReport) -> int:
+    """Patients of a valid cohort that are enrolled (screened and not excluded)."""
+    return next(s for s in report.summaries if s.table == "patients").used
+
+
+def closing_line(report: ValidationReport, endpoints: pd.DataFrame, output: object) -> str:
+    """``979,953 patients (CR ..., NE 0) -> out.csv; of 1,000,000 screened, 979,953
+    enrolled and 20,047 excluded``: where every screened patient went."""
+    patients = next(s for s in report.summaries if s.table == "patients")
+    excluded = patients.set_aside.get(SET_ASIDE_EXCLUDED, 0)
+    enrolled = len(endpoints)
+    return (
+        f"{response_counts(endpoints)} -> {output}; of {enrolled + excluded:,} screened, "
+        f"{enrolled:,} enrolled and {excluded:,} excluded"
+    )
+
+
+class StageProgress:
+    """The command line's progress display: one line per stage (spinner, stage, rows or
+    patients done, elapsed time), the running stage's bar filled as the engine tells.
+
+    A :class:`~itpcohort.cohort.progress.Progress`; use it as a context manager.
+    """
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichProgress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task: TaskID | None = None
+        self._unit = "rows"
+        self._total: int | None = None
+        self._fraction: Fraction | None = None
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> StageProgress:
+        self._bar.start()
+        self._poller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._poller.join()
+        self._finish()
+        self._bar.stop()
+
+    def stage(
+        self, name: str, detail: str = "", total: int | None = None, unit: str = "rows"
+    ) -> None:
+        self._finish()
+        self._unit, self._total = unit, total
+        label = escape(f"{name} {detail}".strip())  # file and table names are data
+        self._task = self._bar.add_task(label, total=total, count="")
+
+    def done(self, count: int) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, completed=count, count=self._count(count))
+
+    def watch(self, fraction: Fraction | None) -> None:
+        self._fraction = fraction
+
+    def _count(self, count: int) -> str:
+        of = f"/{self._total:,}" if self._total is not None else ""
+        return f"{count:,}{of} {self._unit}"
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            task = self._bar.tasks[-1]
+            self._bar.update(self._task, total=task.total or max(task.completed, 1))
+            self._bar.update(self._task, completed=task.total)
+            self._task = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_SECONDS):
+            fraction, task = self._fraction, self._task
+            share = fraction() if fraction is not None else None
+            if share is None or task is None:
+                continue
+            if self._total is not None:
+                self.done(int(share * self._total))
+            else:
+                self._bar.update(task, count=f"query {share:.0%}")
