@@ -3,7 +3,12 @@
 N patients, each with one study-drug treatment (full dose, then a taper for
 two thirds of them), a baseline count and about 30 platelet counts every 2-4
 weeks that random-walk around a patient-specific level; a few rescue periods
-and bleeding events. Vectorised with numpy: 1,000,000 patients take ~15 s.
+and bleeding events. Vectorised with numpy, a million patients at a time, each
+million appended to the Parquet files before the next is drawn: 10,000,000
+patients (300 million counts) never need more memory than one million (about
+3 GB). The first million are drawn from the seed as before (cohorts of up to a
+million patients are what earlier versions wrote); each further million from
+(seed, its number).
 
     python benchmarks/generate.py --patients 1000000 --output benchmarks/data/1m
 """
@@ -21,28 +26,54 @@ import pyarrow.parquet as pq
 EPOCH = np.datetime64("2015-01-01", "D")
 
 
+#: patients drawn and written at a time
+CHUNK = 1_000_000
+FILES = ("patients", "treatments", "labs", "bleeding")
+
+
 def generate(patients: int, counts: int, output: Path, seed: int = 1) -> dict[str, int]:
-    rng = np.random.default_rng(seed)
+    """Write the cohort in ``output``; return the rows written per kind."""
     output.mkdir(parents=True, exist_ok=True)
-    n = patients
-    ids = np.char.add("P", np.char.zfill(np.arange(n).astype(str), 7))
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows = {"patients": 0, "labs": 0, "treatments": 0}
+    try:
+        for number, first in enumerate(range(0, patients, CHUNK)):
+            rng = np.random.default_rng(seed if number == 0 else [seed, number])
+            n = min(CHUNK, patients - first)
+            for name, table in zip(FILES, _chunk(rng, first, n, counts), strict=True):
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(output / f"{name}.parquet", table.schema)
+                writers[name].write_table(table, row_group_size=1_000_000)
+            rows["patients"] += n
+            rows["labs"] += n * counts
+    finally:
+        for writer in writers.values():
+            writer.close()
+    rows["treatments"] = pq.ParquetFile(output / "treatments.parquet").metadata.num_rows
+    return rows
+
+
+def _chunk(
+    rng: np.random.Generator, first: int, n: int, counts: int
+) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """Patients ``first`` to ``first + n - 1``: patients, treatments, labs, bleeding."""
+    ids = np.char.add("P", np.char.zfill(np.arange(first, first + n).astype(str), 7))
     enrol = EPOCH + rng.integers(0, 3000, n).astype("timedelta64[D]")
     start = enrol + rng.integers(0, 14, n).astype("timedelta64[D]")
     length = rng.integers(60, 1200, n)
     taper = rng.random(n) < 0.66
     ongoing = rng.random(n) < 0.15
-    pq.write_table(
-        pa.table(
-            {
-                "patient_id": ids,
-                "enrollment_date": enrol,
-                "excluded": np.where(rng.random(n) < 0.02, "screen failure", None),
-                "sex": np.where(rng.random(n) < 0.7, "F", "M"),
-                "age": rng.integers(18, 80, n).astype(float),
-                "sle": rng.random(n) < 0.4,
-            }
-        ),
-        output / "patients.parquet",
+    patients = pa.table(
+        {
+            "patient_id": ids,
+            "enrollment_date": enrol,
+            "excluded": pa.array(
+                np.where(rng.random(n) < 0.02, "screen failure", None), pa.string()
+            ),
+            "sex": np.where(rng.random(n) < 0.7, "F", "M"),
+            "age": rng.integers(18, 80, n).astype(float),
+            "sle": rng.random(n) < 0.4,
+        }
     )
     # study drug: full period, then a taper period for some
     full_end = start + np.where(taper, length * 2 // 3, length).astype("timedelta64[D]")
@@ -69,7 +100,6 @@ def generate(patients: int, counts: int, output: Path, seed: int = 1) -> dict[st
             "phase": np.concatenate([t_phase, np.full(rescue.sum(), "full")]),
         }
     )
-    pq.write_table(treatments, output / "treatments.parquet")
     # platelets: a baseline, then counts every 7-30 days, random walk on the log scale
     gaps = rng.integers(7, 31, (n, counts))
     gaps[:, 0] = -rng.integers(0, 10, n)  # baseline before or on the start day
@@ -92,19 +122,15 @@ def generate(patients: int, counts: int, output: Path, seed: int = 1) -> dict[st
             ),
         }
     )
-    pq.write_table(labs, output / "labs.parquet", row_group_size=1_000_000)
     bleed = rng.random(n) < 0.1
-    pq.write_table(
-        pa.table(
-            {
-                "patient_id": ids[bleed],
-                "date": start[bleed] + rng.integers(1, 400, bleed.sum()).astype("timedelta64[D]"),
-                "who_grade": rng.integers(1, 4, bleed.sum()),
-            }
-        ),
-        output / "bleeding.parquet",
+    bleeding = pa.table(
+        {
+            "patient_id": ids[bleed],
+            "date": start[bleed] + rng.integers(1, 400, bleed.sum()).astype("timedelta64[D]"),
+            "who_grade": rng.integers(1, 4, bleed.sum()),
+        }
     )
-    return {"patients": n, "labs": n * counts, "treatments": len(treatments)}
+    return patients, treatments, labs, bleeding
 
 
 def main() -> None:
