@@ -138,6 +138,8 @@ class StudySettings(models.Model):
     visit_schedule = models.JSONField(default=list, blank=True)
     eligibility = models.JSONField(default=list, blank=True)
     visit_tests = models.JSONField(default=list, blank=True)
+    #: alert when a platelet count falls below this (x10^9/L; issue 11)
+    alert_platelets_below = models.FloatField(default=30)
 
     class Meta:
         verbose_name_plural = "study settings"
@@ -383,3 +385,163 @@ class Account(User):
 
 
 tracked(exclude=["password", "last_login"], model_name="UserEvent")(Account)
+
+
+# -- monitoring (issue 11): data queries, alerts, investigator sign-off -------------------
+QUERY_STATUSES = (
+    ("open", "Open"),
+    ("answered", "Answered"),
+    ("closed", "Closed"),
+    ("dismissed", "Dismissed"),
+)
+QUERY_ORIGINS = (("manual", "Raised by a monitor"), ("automatic", "Raised by an edit check"))
+#: the tables a query can point into (``views._kind``'s names, and the patient itself)
+QUERY_TABLES = ("patient", "treatment", "lab", "bleeding", "adverse_event")
+
+
+@tracked()
+class DataQuery(models.Model):
+    """A question on a value or a record (REDCap's data resolution workflow).
+
+    A monitor raises it (or an edit check does: ``origin="automatic"``, ``check``
+    naming the check and its record so it is raised once); the site answers,
+    correcting the value through the audited edit if need be; the monitor closes
+    or re-opens it. Every step is a :class:`QueryStep`. Never deleted.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="queries")
+    #: the table of the record asked about ("patient" for the patient's own fields)
+    table = models.CharField(max_length=20, default="patient")
+    record_id = models.BigIntegerField(null=True, blank=True)
+    field = models.CharField(max_length=100, blank=True)
+    question = models.TextField()
+    status = models.CharField(max_length=20, choices=QUERY_STATUSES, default="open")
+    origin = models.CharField(max_length=20, choices=QUERY_ORIGINS, default="manual")
+    #: for automatic queries: the check and the record it fired on (raised once)
+    check_key = models.CharField(max_length=300, blank=True)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    raised_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ("-raised_at", "pk")
+        indexes = (models.Index(fields=["patient", "status"]),)
+        constraints = (
+            models.UniqueConstraint(
+                fields=["check_key"], condition=~models.Q(check_key=""), name="query_check_once"
+            ),
+        )
+        triggers = (pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),)
+
+
+QUERY_ACTIONS = (
+    ("raise", "Raised"),
+    ("answer", "Answered"),
+    ("close", "Closed"),
+    ("reopen", "Re-opened"),
+    ("confirm", "Confirmed"),
+    ("dismiss", "Dismissed"),
+)
+
+
+@tracked()
+class QueryStep(models.Model):
+    """One step of a query's thread: who did what, when, with what text (append-only)."""
+
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="steps")
+    action = models.CharField(max_length=20, choices=QUERY_ACTIONS)
+    text = models.TextField(blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("at", "pk")
+        triggers = (
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        )
+
+
+ALERT_KINDS = (
+    ("loss", "Confirmed loss of response"),
+    ("low_platelets", "Platelet count below the threshold"),
+    ("bleeding", "Bleeding of WHO grade 2 or more"),
+    ("adverse_event", "Adverse event of grade 3 or more"),
+    ("overdue_visit", "Visit overdue beyond its window"),
+)
+
+
+@tracked()
+class Alert(models.Model):
+    """A clinical event someone must look at; ``key`` names the event, so it is raised once."""
+
+    kind = models.CharField(max_length=20, choices=ALERT_KINDS)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
+    #: e.g. "loss:P007:2024-03-02" or "low_platelets:lab:1234": unique, so never twice
+    key = models.CharField(max_length=300, unique=True)
+    event_date = models.DateField(null=True, blank=True)
+    message = models.TextField()
+    raised_at = models.DateTimeField(auto_now_add=True)
+    #: when the e-mail went out (null: not sent yet, or nobody to send it to)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-raised_at", "pk")
+        triggers = (pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),)
+
+
+@tracked()
+class AlertAcknowledgement(models.Model):
+    """A user has seen an alert (it leaves their inbox), with a note (append-only)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="acknowledgements")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("at", "pk")
+        constraints = (models.UniqueConstraint(fields=["alert", "user"], name="acknowledged_once"),)
+        triggers = (
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        )
+
+
+SIGNATURE_MEANING = (
+    "I have reviewed this casebook and confirm that its data are complete and accurate "
+    "to the best of my knowledge."
+)
+
+
+@tracked()
+class Signature(models.Model):
+    """An investigator's electronic signature of a patient's casebook (21 CFR 11.50).
+
+    Records the signer's printed name, the date and time (UTC) and the meaning of
+    the signature. While a signature is valid (``revoked_at`` null) the casebook
+    is locked; unlocking revokes it, with who, when and why.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="signatures")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_name = models.CharField(max_length=300)
+    signed_at = models.DateTimeField()
+    meaning = models.TextField(default=SIGNATURE_MEANING)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("signed_at", "pk")
+        constraints = (
+            models.UniqueConstraint(
+                fields=["patient"], condition=models.Q(revoked_at=None), name="one_valid_signature"
+            ),
+        )
+        triggers = (pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),)
