@@ -28,6 +28,7 @@ from django.contrib.auth.models import User
 from django.db import models
 
 from itpcohort.cohort import schema
+from itpcohort.study.schedule import DEFAULT_VISIT_SCHEDULE
 
 ROLES = (
     ("administrator", "Administrator"),
@@ -38,13 +39,6 @@ ROLES = (
 #: roles that enter and change data (a monitor reads and raises queries only)
 EDITING_ROLES = ("administrator", "investigator", "coordinator")
 
-#: the reference study's visits (days after the start, +/- window), issue 11's grid
-DEFAULT_VISIT_SCHEDULE = [
-    {"label": "week 2", "day": 14, "window": 3},
-    {"label": "week 4", "day": 28, "window": 3},
-    *({"label": f"month {m}", "day": round(m * 30.4375), "window": 7} for m in range(2, 7)),
-    *({"label": f"month {m}", "day": round(m * 30.4375), "window": 14} for m in (8, 10, 12)),
-]
 DEFAULT_ELIGIBILITY = [
     {"key": "age_18", "text": "Aged 18 or over"},
     {"key": "platelets_below_30", "text": "Platelet count below 30 x10^9/L at screening"},
