@@ -11,16 +11,20 @@ every value back, up to row order and number formatting (``12`` may come back as
 from __future__ import annotations
 
 import getpass
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pghistory
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Case, F, Func, Q, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from itpcohort.cohort import schema
 from itpcohort.errors import ItpCohortError, OutputError
+from itpcohort.outputs import atomic_path
 from itpcohort.study import audit
 from itpcohort.study.models import CLINICAL_MODELS, Clinical, Patient, Site
 from itpcohort.study.tables import Row, cell, read_rows, write_table
@@ -113,39 +117,141 @@ def table_rows(
     ``first`` (a new or changed record, not saved) is put first in its table, in
     place of the stored row it changes: what the edit checks give the reader.
     """
-    out: dict[str, tuple[list[str], list[list[str]]]] = {}
-    for model in CLINICAL_MODELS:
-        names = [c.name for c in model.table.columns]
-        rows = _live(model, patients, names)
-        if first is not None and isinstance(first, model):
-            rows = [_values_of(first, names)] + [r for r in rows if r[0] != first.pk]
-        extras: dict[str, None] = {}
-        for r in rows:
-            extras.update(dict.fromkeys(r[-1]))
-        header = names + list(extras)
-        out[model.table.name] = (
-            header,
-            [[cell(v) for v in r[1:-1]] + [cell(r[-1].get(e)) for e in extras] for r in rows],
+    return {
+        model.table.name: _rows_of(model, patients, [c.name for c in model.table.columns], first)
+        for model in CLINICAL_MODELS
+    }
+
+
+def _rows_of(
+    model: type[Clinical], patients: Any, names: list[str], first: Clinical | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """One table's header (the format's columns, then the others) and rows as CSV text."""
+    rows = _live(model, patients, names)
+    if first is not None and isinstance(first, model):
+        pk, *values, extra = _values_of(first, names)
+        rows = [(pk, [cell(v) for v in values], extra)] + [r for r in rows if r[0] != pk]
+    extras: dict[str, None] = {}
+    for r in rows:
+        extras.update(dict.fromkeys(r[2]))
+    if not extras:
+        return names, [r[1] for r in rows]
+    return names + list(extras), [r[1] + [cell(r[2].get(e)) for e in extras] for r in rows]
+
+
+def _lookup(model: type[Clinical], name: str) -> tuple[str, str]:
+    """The query lookup of the format's column ``name`` (the patient's study ID and the
+    site's code through their keys) and its model field's type."""
+    lookup = name
+    if name == "patient_id" and model is not Patient:
+        lookup = "patient__patient_id"
+    elif name == "site" and model is Patient:
+        lookup = "site__code"
+    return lookup, model._meta.get_field(lookup.split("__")[0]).get_internal_type()
+
+
+def _as_text(lookup: str, kind: str, *, blank: str | None = "") -> Any:
+    """The query expression giving a column as :func:`cell` writes it; a missing value as
+    ``blank`` (None: NULL). Floats: None here (Python's ``repr`` writes them), except
+    for COPY (``blank`` None), where :func:`_plain_floats` has checked they can be."""
+    if kind == "BooleanField":
+        yes, no = (
+            When(**{lookup: True}, then=Value("true")),
+            When(**{lookup: False}, then=Value("false")),
         )
+        return Case(yes, no, default=Value(blank), output_field=TextField())
+    if kind == "FloatField":
+        return (
+            None
+            if blank is not None
+            else Func(F(lookup), template=_FLOAT_TEXT, output_field=TextField())
+        )
+    if kind == "DateField":
+        text: Any = Func(
+            F(lookup), Value("YYYY-MM-DD"), function="to_char", output_field=TextField()
+        )
+    else:
+        text = Cast(lookup, TextField())
+    if blank is None:
+        return NullIf(text, Value(""), output_field=TextField())
+    return Coalesce(text, Value(blank), output_field=TextField())
+
+
+#: a float as Python's ``repr`` writes it, for values 0 or 1e-4 <= |v| < 1e15 (both write
+#: the shortest digits that read back exactly, without an exponent; an integral value
+#: gets ".0"); others go through Python
+_FLOAT_TEXT = (
+    "CASE WHEN %(expressions)s = trunc(%(expressions)s) THEN %(expressions)s::text || '.0' "
+    "ELSE %(expressions)s::text END"
+)
+
+
+def _query(model: type[Clinical], patients: Any) -> Any:
+    if model is Patient:
+        return patients.filter(deleted=False)
+    return model.objects.filter(deleted=False, patient__in=patients.filter(deleted=False))
+
+
+def _live(
+    model: type[Clinical], patients: Any, names: list[str]
+) -> list[tuple[Any, list[str], dict[str, Any]]]:
+    """(pk, the format's columns as CSV text, extra) of the live rows, in key order.
+
+    PostgreSQL writes the text of every column but the floats (Python's ``repr``
+    here, as :func:`cell`); ``extra`` comes as JSON text, parsed only when not empty.
+    """
+    texts = {}
+    for name in names:
+        lookup, kind = _lookup(model, name)
+        texts[name] = _as_text(lookup, kind) if kind != "FloatField" else F(lookup)
+    floats = [i for i, name in enumerate(names) if isinstance(texts[name], F)]
+    columns = {f"_c{i}": expr for i, expr in enumerate(texts.values())}
+    query = _query(model, patients).annotate(**columns, _extra=Cast("extra", TextField()))
+    out = []
+    for pk, *values, extra in query.order_by("pk").values_list("pk", *columns, "_extra"):
+        for i in floats:
+            v = values[i]
+            values[i] = "" if v is None else repr(v)
+        out.append((pk, values, json.loads(extra) if extra != "{}" else {}))
     return out
 
 
-def _columns(model: type[Clinical], names: list[str]) -> list[str]:
-    """The query columns for the format's columns: the patient's study ID and the site's code
-    through their keys."""
-    lookups = (
-        {"patient_id": "patient__patient_id"} if model is not Patient else {"site": "site__code"}
+def _plain_floats(model: type[Clinical], query: Any, names: list[str]) -> bool:
+    """Whether every float of the rows is 0 or 1e-4 <= |v| < 1e15 (NaN and infinities
+    are not: PostgreSQL orders them above every number)."""
+    odd = Q()
+    for name in names:
+        lookup, kind = _lookup(model, name)
+        if kind == "FloatField":
+            tiny = Q(**{f"{lookup}__gt": -1e-4, f"{lookup}__lt": 1e-4}) & ~Q(**{lookup: 0})
+            odd |= tiny | Q(**{f"{lookup}__gte": 1e15}) | Q(**{f"{lookup}__lte": -1e15})
+    return not odd or not query.filter(odd).exists()
+
+
+def _copied(model: type[Clinical], patients: Any, names: list[str]) -> bytes | None:
+    """The table's rows as :func:`write_table` writes them (no header), by PostgreSQL's
+    COPY; None when it cannot write them byte for byte as Python's csv module does:
+    columns outside the format (``extra``), a float :func:`_plain_floats` refuses,
+    or a cell it had to quote (a comma, a quote, a line break)."""
+    import psycopg
+
+    query = _query(model, patients)
+    if query.exclude(extra={}).exists() or not _plain_floats(model, query, names):
+        return None
+    columns = {f"_c{i}": _as_text(*_lookup(model, n), blank=None) for i, n in enumerate(names)}
+    sql, params = (
+        query.annotate(**columns).order_by("pk").values_list(*columns).query.sql_with_params()
     )
-    return ["pk", *(lookups.get(n, n) for n in names), "extra"]
-
-
-def _live(model: type[Clinical], patients: Any, names: list[str]) -> list[tuple[Any, ...]]:
-    """(pk, the format's columns..., extra) of the live rows, in key order."""
-    if model is Patient:
-        query = patients.filter(deleted=False)
-    else:
-        query = model.objects.filter(deleted=False, patient__in=patients.filter(deleted=False))
-    return list(query.order_by("pk").values_list(*_columns(model, names)))
+    connection.ensure_connection()
+    inline = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+    data = bytearray()
+    statement = f"COPY ({inline}) TO STDOUT WITH (FORMAT csv)"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for chunk in copy:
+            data += chunk
+    if b'"' in data or b"\r" in data:
+        return None
+    return bytes(data).replace(b"\n", b"\r\n")
 
 
 def _values_of(record: Clinical, names: list[str]) -> tuple[Any, ...]:
@@ -168,9 +274,17 @@ def export_cohort(output: str | Path, patients: Any = None) -> dict[str, int]:
     if folder.is_dir() and any(folder.iterdir()):
         raise OutputError(f"'{folder}' is not empty: name a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
-    tables = table_rows(patients if patients is not None else Patient.objects.all())
+    scope = patients if patients is not None else Patient.objects.all()
     counts = {}
-    for name, (header, rows) in tables.items():
-        write_table(folder / f"{name}.csv", header, rows)
-        counts[name] = len(rows)
+    for model in CLINICAL_MODELS:
+        name, names = model.table.name, [c.name for c in model.table.columns]
+        data = _copied(model, scope, names)
+        if data is None:  # written by Python, as the edit checks read them
+            header, rows = _rows_of(model, scope, names)
+            write_table(folder / f"{name}.csv", header, rows)
+            counts[name] = len(rows)
+            continue
+        with atomic_path(folder / f"{name}.csv") as temporary:
+            temporary.write_bytes((",".join(names) + "\r\n").encode() + data)
+        counts[name] = data.count(b"\n")
     return counts

@@ -312,8 +312,8 @@ def _export(folder: Path) -> tuple[int, str, str | None]:
         if outermost:  # the transaction's first statement (inside a test's: its view)
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        settings = StudySettings.current()  # made on first use: a change of its own
         version = data_version()
-        settings = StudySettings.current()
         export_cohort(folder)
     return version, settings.criteria or "iwg2009", (settings.study_drug or "").strip() or None
 
