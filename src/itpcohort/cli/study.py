@@ -227,3 +227,33 @@ def study_verify_audit(data: DataOpt = None, db: DbOpt = None) -> None:
         return
     out.print(f"audit trail BROKEN after {report.links} good links: {report.broken}")
     raise typer.Exit(1)
+
+
+@study_app.command("alerts")
+def study_alerts(
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate/--no-evaluate",
+            help="Evaluate the study again first when its data changed (loss alerts).",
+        ),
+    ] = True,
+    data: DataOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Raise the alerts not raised yet (overdue visits among them) and e-mail them: for cron."""
+    with handled():
+        _setup(data, db)
+        from itpcohort.study import alerts
+
+        with err.status("raising alerts"):
+            run = alerts.run_all(evaluate=evaluate)
+    counts = ", ".join(f"{n} {kind}" for kind, n in alerts.count_by_kind(run.raised).items())
+    mailed = sum(1 for a in run.raised if a.emailed_at is not None)
+    out.print(
+        f"{len(run.raised)} new alerts" + (f" ({counts}); {mailed} e-mailed" if counts else "")
+    )
+    if run.evaluation_error:
+        err.print(f"losses not read afresh: {run.evaluation_error}")
+        raise typer.Exit(1)
+

@@ -45,11 +45,27 @@ def _reason(reason: str | None) -> str:
     return text
 
 
+def _raise_alerts_on_commit(objs: Iterable[models.Model]) -> None:
+    """Once the saving transaction commits, raise the saved patients' alerts (``alerts``)."""
+    from itpcohort.study import alerts
+    from itpcohort.study.models import CLINICAL_MODELS, Patient
+
+    pks = {
+        o.pk if isinstance(o, Patient) else o.patient_id  # type: ignore[attr-defined]
+        for o in objs
+        if isinstance(o, CLINICAL_MODELS)
+    }
+    for pk in sorted(p for p in pks if p is not None):
+        transaction.on_commit(lambda pk=pk: alerts.after_save(pk))
+
+
 def create(model: type[models.Model], fields: dict[str, Any], reason: str = "") -> Any:
     """Insert a record (its first save: the reason may be empty)."""
     with transaction.atomic(), pghistory.context(reason=(reason or "").strip()):
         audit.lock_chain()
-        return model.objects.create(**fields)  # type: ignore[attr-defined]
+        obj = model.objects.create(**fields)  # type: ignore[attr-defined]
+        _raise_alerts_on_commit([obj])
+        return obj
 
 
 def create_many(objs: Iterable[models.Model], reason: str = "") -> list[Any]:
@@ -59,6 +75,7 @@ def create_many(objs: Iterable[models.Model], reason: str = "") -> list[Any]:
         audit.lock_chain()
         for obj in objs:
             obj.save(force_insert=True)
+        _raise_alerts_on_commit(objs)
     return objs
 
 
@@ -76,6 +93,7 @@ def update(obj: models.Model, fields: dict[str, Any], *, version: int, reason: s
         done = model.objects.filter(pk=obj.pk, version=version).update(**fields)  # type: ignore[attr-defined]
         if not done:
             raise Conflict(model.objects.filter(pk=obj.pk).first())  # type: ignore[attr-defined]
+        _raise_alerts_on_commit([obj])
         return int(model.objects.values_list("version", flat=True).get(pk=obj.pk))  # type: ignore[attr-defined]
 
 

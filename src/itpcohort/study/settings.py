@@ -124,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "itpcohort.study.access.role_context",
+                "itpcohort.study.inbox.nav_context",
             ],
         },
     }
@@ -194,6 +195,27 @@ PGHISTORY_APPEND_ONLY = True
 # one trigger call per statement (transition tables), not per row: bulk imports stay fast
 PGHISTORY_LEVEL = pgtrigger.Statement
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+# -- e-mail of alerts (docs/study-app.md, "Alerts") --------------------------------
+# SMTP when ITPCOHORT_SMTP_HOST is set; else ITPCOHORT_MAIL_BACKEND=console prints the
+# mails, and by default each mail is a file in the data folder's mail/ folder
+if os.environ.get("ITPCOHORT_SMTP_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["ITPCOHORT_SMTP_HOST"]
+    EMAIL_PORT = int(os.environ.get("ITPCOHORT_SMTP_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("ITPCOHORT_SMTP_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("ITPCOHORT_SMTP_PASSWORD", "")
+    EMAIL_USE_SSL = os.environ.get("ITPCOHORT_SMTP_SSL", "0") == "1"
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and os.environ.get("ITPCOHORT_SMTP_TLS", "1") != "0"
+    EMAIL_TIMEOUT = 30
+elif os.environ.get("ITPCOHORT_MAIL_BACKEND", "file") == "console":
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = os.environ.get("ITPCOHORT_MAIL_FROM", "itpcohort-study@localhost")
+#: the app's address, for the link in alert mails (e.g. https://study.example.org)
+STUDY_URL = os.environ.get("ITPCOHORT_STUDY_URL", "")
 
 # -- the rest ----------------------------------------------------------------------
 LANGUAGE_CODE = "en"

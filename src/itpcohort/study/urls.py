@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from itpcohort.study import views
+from itpcohort.study import inbox, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -46,5 +46,7 @@ urlpatterns = [
     path("audit.csv", views.study_audit_csv, name="study_audit_csv"),
     path("export/", views.export_zip, name="export"),
     path("check/<str:kind>/", views.field_check, name="field_check"),
+    path("alerts/", inbox.inbox, name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", inbox.acknowledge, name="alert_acknowledge"),
     path("admin/", admin.site.urls),
 ]
