@@ -40,22 +40,28 @@ from itpcohort.report.timeline import (
 P3 = "<script>alert(1)</script>$x"
 
 
-def write_cohort(folder: Path) -> Path:
-    """The cohort of the module docstring (cohort-format.md, CSV)."""
+def write_cohort(folder: Path, odd_id: str = P3, sites: dict[str, str] | None = None) -> Path:
+    """The cohort of the module docstring (cohort-format.md, CSV); ``odd_id`` is P3's ID,
+    ``sites`` each patient's site (a ``site`` column when given)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "patients.csv").write_text(
-        "patient_id,enrollment_date,excluded,followup_end_date\n"
-        "P1,2024-01-01,,2024-06-29\n"
-        "P2,2024-01-01,no consent,\n"
-        f"{P3},2024-01-01,,\n"
-        "P4,2024-01-01,,\n"
-    )
+    ids = ("P1", "P2", odd_id, "P4")
+    rows = [
+        ("P1", "2024-01-01", "", "2024-06-29"),
+        ("P2", "2024-01-01", "no consent", ""),
+        (odd_id, "2024-01-01", "", ""),
+        ("P4", "2024-01-01", "", ""),
+    ]
+    head = "patient_id,enrollment_date,excluded,followup_end_date"
+    if sites is not None:
+        head += ",site"
+        rows = [(*row, sites.get(pid, "")) for pid, row in zip(ids, rows, strict=True)]
+    (folder / "patients.csv").write_text(head + "\n" + "".join(",".join(r) + "\n" for r in rows))
     (folder / "treatments.csv").write_text(
         "patient_id,drug,role,start_date,end_date,phase\n"
         "P1,tacrolimus,study,2024-01-01,2024-03-31,full\n"
         "P1,tacrolimus,study,2024-04-01,2024-04-30,taper\n"
         "P1,ivig,rescue,2024-05-10,2024-05-12,\n"
-        f"{P3},tacrolimus,study,2024-01-01,,full\n"
+        f"{odd_id},tacrolimus,study,2024-01-01,,full\n"
     )
     p1 = (
         ("2023-12-28", 12),
@@ -70,12 +76,14 @@ def write_cohort(folder: Path) -> Path:
         ("2024-04-10", 90),
         ("2024-05-20", 200),
     )
-    rows = [("P1", d, v) for d, v in p1]
-    rows += [(P3, d, v) for d, v in (("2024-01-01", 25), ("2024-01-11", 60), ("2024-01-21", 70))]
-    rows.append(("P4", "2024-01-05", 20))
+    labs = [("P1", d, v) for d, v in p1]
+    labs += [
+        (odd_id, d, v) for d, v in (("2024-01-01", 25), ("2024-01-11", 60), ("2024-01-21", 70))
+    ]
+    labs.append(("P4", "2024-01-05", 20))
     (folder / "labs.csv").write_text(
         "patient_id,date,test,value,unit\n"
-        + "".join(f"{p},{d},platelets,{v},10^9/L\n" for p, d, v in rows)
+        + "".join(f"{p},{d},platelets,{v},10^9/L\n" for p, d, v in labs)
     )
     (folder / "bleeding.csv").write_text(
         "patient_id,date,who_grade,site\nP1,2024-04-10,1,gum\nP1,2024-05-30,2,epistaxis\n"
@@ -250,3 +258,24 @@ def test_11_files_and_escaping(cohort_dir: Path, tmp_path: Path) -> None:
         _, fig = explain_and_draw(cohort_dir, "P1")
         write_figure(fig, cohort_dir / "labs.csv", [cohort_dir])
     assert (cohort_dir / "labs.csv").read_text().startswith("patient_id,date")
+
+
+# 12. the command line: explain ... --figure FILE writes the figure beside the words
+def test_12_cli_explain_figure(cohort_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from itpcohort.cli import app
+
+    runner = CliRunner()
+    target = tmp_path / "P1.svg"
+    result = runner.invoke(app, ["explain", str(cohort_dir), "P1", "--figure", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "2024-03-01: loss" in result.output  # the same words as without the figure
+    assert f"figure -> {target}" in result.output
+    assert target.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    result = runner.invoke(app, ["explain", str(cohort_dir), "P1", "--figure", "x.pdf"])
+    assert result.exit_code == 2
+    assert "name a .svg or .png file" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["explain", str(cohort_dir), "P2", "--figure", str(target)])
+    assert result.exit_code == 2 and "excluded (no consent)" in result.output

@@ -134,14 +134,26 @@ def explain(
     patient_id: Annotated[str, typer.Argument(help="The patient's study ID.")],
     criteria: CriteriaOpt = "iwg2009",
     study_drug: StudyDrugOpt = None,
+    figure: Annotated[
+        Path | None,
+        typer.Option("--figure", help="Also draw the platelet timeline: a .svg or .png file."),
+    ] = None,
 ) -> None:
     """Show one patient's timeline: baseline, each day's level, what confirmed or ended response."""
     from itpcohort.report import console
+    from itpcohort.report.timeline import explain_and_draw, write_figure
     from itpcohort.response.explain import explain_patient
 
     with handled():
-        x = explain_patient(cohort_dir, patient_id, criteria, study_drug=study_drug)
+        if figure is None:
+            x = explain_patient(cohort_dir, patient_id, criteria, study_drug=study_drug)
+        else:
+            drawn, fig = explain_and_draw(cohort_dir, patient_id, criteria, study_drug=study_drug)
+            x = drawn.explanation
+            write_figure(fig, figure, [cohort_dir])
         out.print(console.explanation(x))
+        if figure is not None:
+            out.print(f"figure -> {figure}")
 
 
 @app.command()

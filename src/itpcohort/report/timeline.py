@@ -49,6 +49,8 @@ from itpcohort.response.explain import Explanation, explanation_of
 if TYPE_CHECKING:
     from itpcohort.pipeline import Evaluation
 
+#: the cohort's tables a timeline reads the patient's rows of
+PATIENT_TABLES = ("labs", "bleeding", "adverse_events", "patients")
 #: the figure files :func:`write_figure` writes
 FIGURE_SUFFIXES = (".svg", ".png")
 #: the lowest count a logarithmic axis shows (a count below it is drawn on it)
@@ -151,16 +153,32 @@ def timeline_of(evaluation: Evaluation, patient_id: str) -> PatientTimeline:
     if not (evaluation.endpoints["patient_id"] == patient_id).any():
         _check_enrolled(evaluation.cohort, patient_id)
         raise CohortDataError(f"patient '{patient_id}' was not among the patients evaluated")
-    labs = _rows(evaluation, "labs", patient_id)
-    counts = labs[labs["test"] == "platelets"].groupby("date", as_index=False)["value"].min()
-    patient = _rows(evaluation, "patients", patient_id)
+    rows = {name: _rows(evaluation, name, patient_id) for name in PATIENT_TABLES}
+    labs = rows.pop("labs")
+    rows["platelets"] = labs[labs["test"] == "platelets"]
+    return timeline_from_frames(evaluation, patient_id, evaluation.study_drug, rows)
+
+
+def timeline_from_frames(
+    frames: Any, patient_id: str, study_drug: str, rows: dict[str, pd.DataFrame]
+) -> PatientTimeline:
+    """The patient's :class:`PatientTimeline` from an evaluation's frames.
+
+    ``frames`` has an :class:`~itpcohort.pipeline.Evaluation`'s ``criteria``,
+    ``endpoints``, ``days``, ``events``, ``periods`` and ``baseline`` (an
+    Evaluation, or the study app's cached snapshot of one) and includes the
+    patient; ``rows`` holds the patient's rows of the cohort's ``platelets``
+    (labs of that test), ``bleeding``, ``adverse_events`` and ``patients``.
+    """
+    counts = rows["platelets"].groupby("date", as_index=False)["value"].min()
+    patient = rows["patients"]
     last = patient["followup_end_date"].iloc[0] if len(patient) else None
     return PatientTimeline(
-        explanation=explanation_of(evaluation, patient_id),
-        study_drug=evaluation.study_drug,
+        explanation=explanation_of(frames, patient_id),
+        study_drug=study_drug,
         counts=counts,
-        bleeding=_rows(evaluation, "bleeding", patient_id),
-        adverse_events=_rows(evaluation, "adverse_events", patient_id),
+        bleeding=rows["bleeding"],
+        adverse_events=rows["adverse_events"],
         last_contact=None if last is None or pd.isna(last) else pd.Timestamp(last).date(),
     )
 

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import path
 
 from itpcohort.study import inbox, views
+from itpcohort.study.timelines import patient_response, patient_timeline_svg
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +30,12 @@ urlpatterns = [
     ),
     path("patients/<str:pid>/identity/", views.identity_edit, name="identity"),
     path("patients/<str:pid>/visit/", views.visit_new, name="visit_new"),
+    path("patients/<str:pid>/response/", patient_response, name="patient_response"),
+    path(
+        "patients/<str:pid>/timeline.svg",
+        patient_timeline_svg,
+        name="patient_timeline_svg",
+    ),
     path("patients/<str:pid>/audit/", views.patient_audit, name="patient_audit"),
     path(
         "patients/<str:pid>/audit.csv",
