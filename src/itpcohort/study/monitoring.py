@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,8 @@ class Snapshot:
     flow: dict[str, int]
     criteria: str
     study_drug: str
+    #: how long the export and the evaluation took (seconds)
+    seconds: dict[str, float] = field(default_factory=dict)
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -190,15 +193,29 @@ def snapshot(*, refresh: bool = False) -> Snapshot:
     held = _memory.get(key)
     if held is not None and held.version == version and not refresh:
         return held
+    computed = False
     with _lock, _file_lock(root() / ".lock"):
         found = _load(root() / str(data_version()))
         if found is not None and refresh and found.computed_at < asked:
             found = None  # computed again, unless another worker just did while we waited
         if found is None:
-            found = _compute(root())
+            found, computed = _compute(root()), True
         _memory[key] = found
         _clean_up(root())
-        return found
+    if computed:
+        _after_evaluation(found)
+    return found
+
+
+def _after_evaluation(s: Snapshot) -> None:
+    """Once per new snapshot: the loss alerts of its event stream (``alerts.py``)."""
+    try:
+        from itpcohort.study import alerts
+    except ImportError:  # pragma: no cover - the alerts' module is part of the app
+        return
+    hook = getattr(alerts, "after_evaluation", None)
+    if hook is not None:
+        hook(s)
 
 
 def latest() -> Snapshot | None:
@@ -263,6 +280,7 @@ def _load(folder: Path) -> Snapshot | None:
         flow={str(k): int(v) for k, v in meta["flow"].items()},
         criteria=str(meta["criteria"]),
         study_drug=str(meta["study_drug"]),
+        seconds=dict(meta.get("seconds", {})),
         **frames,
     )
 
@@ -274,9 +292,15 @@ def _compute(base: Path) -> Snapshot:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        started = time.perf_counter()
         version, criteria, drug = _export(work / "cohort")
+        exported = time.perf_counter()
         meta = _evaluate(work, criteria, drug)
         meta.update(version=version, computed_at=dt.datetime.now(dt.UTC).isoformat())
+        meta["seconds"] = {
+            "export": round(exported - started, 3),
+            "evaluate": round(time.perf_counter() - exported, 3),
+        }
         (work / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         target = base / str(version)
         if target.exists():  # a refresh of the same version: the new one replaces it
