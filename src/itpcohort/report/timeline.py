@@ -330,8 +330,9 @@ def _treatment_lane(ax: plt.Axes, t: PatientTimeline, frame: _Frame) -> None:
                 gid="phase:off",
                 label=PHASE_LABELS["off"],
             )
+    rescued = (t.explanation.periods["role"] == "rescue").any()
     ax.set_yticks([0, 1], ["rescue", plain(short_label(t.study_drug, 14))], fontsize=7.5)
-    ax.set_ylim(-0.6, 1.6)
+    ax.set_ylim(-0.6 if rescued else 0.55, 1.6)  # the rescue row only when there is one
     ax.tick_params(axis="x", length=0)
     ax.spines[["left", "bottom"]].set_visible(False)
 
