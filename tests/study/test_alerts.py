@@ -27,6 +27,7 @@ from itpcohort.study.models import (
     Patient,
     PatientIdentity,
     StudySettings,
+    Treatment,
 )
 
 D = dt.date
@@ -277,3 +278,52 @@ def test_unacknowledged_first(study: dict) -> None:
     assert [x.pk for x in alerts.alerts_for(admin)] == [a.pk, b.pk]
     alerts.acknowledge(a, admin, "seen")
     assert [x.acknowledged for x in alerts.alerts_for(admin)] == [True, True]
+
+
+# -- losses, from the engine ----------------------------------------------------------------
+def test_two_low_counts_after_a_confirmed_response_raise_one_loss_alert(study: dict) -> None:
+    """A-001 on tacrolimus from 2024-01-15, baseline 10 (that day). 60 on 01-22 and 70 on
+    01-29 (>= 30 and >= 2 x 10, 7 days apart): R achieved on 01-22. 20 on 02-05 and 15 on
+    02-06: two consecutive evaluable days below 30, so a loss on 02-05 (rule 5). 80 on
+    02-13 and 90 on 02-20: R again on 02-13; 10 on 02-27, 12 on 02-28: a second loss."""
+    from itpcohort.study import monitoring
+
+    pa = study["patient_a"]
+    records.create(
+        Treatment,
+        {"patient": pa, "drug": "tacrolimus", "role": "study", "start_date": D(2024, 1, 15)},
+    )
+    for day, value in [("01-15", 10), ("01-22", 60), ("01-29", 70), ("02-05", 20)]:
+        _lab(pa, D.fromisoformat(f"2024-{day}"), value)
+    s = monitoring.snapshot(refresh=True)
+    alerts.raise_alerts(kinds=["loss"], snapshot=s)
+    assert _keys("loss") == []  # one low count is no loss
+    _lab(pa, D(2024, 2, 6), 15)
+    s = monitoring.snapshot(refresh=True)
+    assert s.status("A-001")["status"] == "lost"
+    alerts.raise_alerts(kinds=["loss"], snapshot=s)
+    alerts.raise_alerts(kinds=["loss"], snapshot=s)  # re-evaluation: not twice
+    assert _keys("loss") == ["loss:A-001:2024-02-05"]
+    for day, value in [("02-13", 80), ("02-20", 90), ("02-27", 10), ("02-28", 12)]:
+        _lab(pa, D.fromisoformat(f"2024-{day}"), value)
+    alerts.raise_alerts(kinds=["loss"], snapshot=monitoring.snapshot(refresh=True))
+    assert _keys("loss") == ["loss:A-001:2024-02-05", "loss:A-001:2024-02-27"]
+    message = Alert.objects.get(key="loss:A-001:2024-02-27").message
+    assert message.startswith("A-001: confirmed loss of response on 2024-02-27 (iwg2009")
+
+
+def test_the_cron_command_raises_and_reports(study: dict, monkeypatch: Any) -> None:
+    """`itpcohort study alerts --no-evaluate` (the database set up already: _setup skipped)."""
+    from typer.testing import CliRunner
+
+    from itpcohort.cli import app
+    from itpcohort.cli import study as cli_study
+
+    monkeypatch.setattr(cli_study, "_setup", lambda *a, **k: None)
+    _lab(study["patient_a"], D(2024, 1, 20), 10)
+    first = CliRunner().invoke(app, ["study", "alerts", "--no-evaluate"])
+    assert first.exit_code == 0, first.output
+    # today (2026 or later): every planned visit of A-001 and B-001 (10 each) is overdue
+    assert "21 new alerts (1 low_platelets, 20 overdue_visit); 0 e-mailed" in first.output
+    again = CliRunner().invoke(app, ["study", "alerts", "--no-evaluate"])
+    assert again.exit_code == 0 and "0 new alerts" in again.output
