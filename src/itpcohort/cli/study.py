@@ -257,3 +257,14 @@ def study_alerts(
         err.print(f"losses not read afresh: {run.evaluation_error}")
         raise typer.Exit(1)
 
+
+@study_app.command("checks")
+def study_checks(data: DataOpt = None, db: DbOpt = None) -> None:
+    """Run the edit checks over the stored data; raise a query per new finding (for a monitor)."""
+    with handled():
+        _setup(data, db)
+        from itpcohort.study.queries import raise_automatic_queries
+
+        with err.status("running the edit checks"):
+            raised = raise_automatic_queries()
+        out.print(f"{raised} new automatic quer{'y' if raised == 1 else 'ies'} raised")

@@ -383,6 +383,7 @@ tracked(exclude=["password", "last_login"], model_name="UserEvent")(Account)
 
 # -- monitoring (issue 11): data queries, alerts, investigator sign-off -------------------
 QUERY_STATUSES = (
+    ("proposed", "Proposed by an edit check (awaiting a monitor)"),
     ("open", "Open"),
     ("answered", "Answered"),
     ("closed", "Closed"),

@@ -25,7 +25,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from itpcohort.study import access, audit, checks, exchange, forms, records
+from itpcohort.study import access, audit, checks, exchange, forms, queries, records, signoff
 from itpcohort.study.models import (
     AdverseEvent,
     Bleeding,
@@ -59,6 +59,8 @@ def _patient(request: HttpRequest, pid: str) -> Patient:
 def _editor(request: HttpRequest, patient: Patient | None = None) -> None:
     if not request.user.has_perm("study.edit_patient", patient):
         raise PermissionDenied("your role does not change data")
+    if patient is not None:  # a signed casebook: forms read-only, every POST refused
+        signoff.refuse_if_locked(request, patient)
 
 
 def _kind(kind: str) -> tuple[type, type[forms.CheckedForm], str]:
@@ -114,6 +116,8 @@ def _save(request: HttpRequest, form: forms.CheckedForm, obj: Any, values: dict[
     except records.Conflict as conflict:
         return _conflict(request, form, conflict.current, values)
     messages.success(request, "saved")
+    if isinstance(obj, Patient | Treatment | Lab | Bleeding | AdverseEvent):
+        queries.after_save(obj if isinstance(obj, Patient) else obj.patient)
     return None
 
 
@@ -176,8 +180,10 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("date", distinct=True), last=Max("date"))
         .values_list("patient_id", "last")
     )
+    open_queries = queries.open_counts(ids)
     for p in page:
         p.last_visit = visits.get(p.pk)
+        p.open_queries = open_queries.get(p.pk, 0)
     context = {
         "page": page,
         "q": q,
@@ -226,6 +232,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
         _reader_check(form, None)
         if not form.errors:
             patient = records.create(Patient, form.table_values())
+            queries.after_save(patient)
             messages.success(request, f"patient {patient.patient_id} screened")
             return redirect("patient", pid=patient.patient_id)
     return render(request, "study/form.html", {"form": form, "title": "Screen a patient"})
@@ -300,6 +307,7 @@ def visit_new(request: HttpRequest, pid: str) -> HttpResponse:
     form = forms.VisitForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         records.create_many(Lab(patient=patient, **lab) for lab in form.labs())
+        queries.after_save(patient)
         messages.success(request, f"visit of {form.cleaned_data['date']} saved")
         return redirect("patient", pid=pid)
     return render(request, "study/visit.html", {"form": form, "patient": patient})
@@ -314,6 +322,7 @@ def record_new(request: HttpRequest, pid: str, kind: str) -> HttpResponse:
         _reader_check(form, patient)
         if not form.errors:
             records.create(model, {**form.table_values(), "patient": patient})
+            queries.after_save(patient)
             messages.success(request, f"{label} saved")
             return redirect("patient", pid=pid)
     return render(
@@ -380,6 +389,7 @@ def _patient_history(request: HttpRequest, patient: Patient) -> list[audit.Chang
     if request.user.has_perm("study.see_identity", patient):
         pks = list(PatientIdentity.objects.filter(patient=patient).values_list("pk", flat=True))
         changes += audit.record_history(PatientIdentity, pks, "identifying data")
+    changes += queries.history(patient) + signoff.history(patient)
     return sorted(changes, key=lambda c: c.when)
 
 
