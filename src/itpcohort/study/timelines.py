@@ -196,9 +196,11 @@ def patient_timeline_svg(request: HttpRequest, pid: str) -> HttpResponse:
     snap, _ = _snapshot()
     if snap is None or snap.status(patient.patient_id) is None:
         raise Http404("no response evaluated for this patient")
-    response = HttpResponse(
-        timeline_svg(snap, patient.patient_id), content_type="image/svg+xml; charset=utf-8"
-    )
+    try:
+        svg = timeline_svg(snap, patient.patient_id)
+    except ItpCohortError as problem:  # e.g. the study's profile file is gone
+        raise Http404(f"the timeline cannot be drawn: {problem}") from problem
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
     # an image, never a document that runs anything
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     response["X-Content-Type-Options"] = "nosniff"
