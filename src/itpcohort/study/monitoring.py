@@ -231,6 +231,14 @@ def latest() -> Snapshot | None:
     return held
 
 
+def at_version(version: int) -> Snapshot | None:
+    """The snapshot of that data version if it is still kept (in memory or on disk)."""
+    held = _memory.get(str(root()))
+    if held is not None and held.version == version:
+        return held
+    return _load(root() / str(version))
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,11 +276,12 @@ def _alive(pid: str) -> bool:
 
 
 def _load(folder: Path) -> Snapshot | None:
-    meta_path = folder / "meta.json"
-    if not meta_path.is_file():
+    """The snapshot kept in ``folder``; None when there is none (or it went meanwhile)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        frames = {name: pd.read_pickle(folder / f"{name}.pkl") for name in FRAMES}
+    except (OSError, ValueError, EOFError):  # not there, or removed by a newer version
         return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    frames = {name: pd.read_pickle(folder / f"{name}.pkl") for name in FRAMES}
     return Snapshot(
         version=int(meta["version"]),
         computed_at=dt.datetime.fromisoformat(meta["computed_at"]),

@@ -156,7 +156,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("patients")
+    return redirect("dashboard")
 
 
 def patient_list(request: HttpRequest) -> HttpResponse:
