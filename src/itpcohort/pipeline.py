@@ -9,11 +9,18 @@ the endpoints, each derived once from the same expressions.
 Inside the engine patients are keyed by the cohort's integer ``_pid`` (joins
 and sorts on integers, not text); every table that leaves an
 :class:`Evaluation` carries the text ``patient_id`` again.
+
+Out of core: DuckDB evaluates at most :data:`BATCH_PATIENTS` patients at a time.
+A larger cohort (a national registry of ten million) is evaluated in batches
+of consecutive keys, each within DuckDB's memory limit, and
+:func:`write_endpoints_in_batches` writes the batches one after the other
+without holding the whole endpoints table in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,18 +30,26 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from itpcohort.cohort import Cohort, read_cohort
+from itpcohort.cohort.progress import SILENT, Progress
 from itpcohort.criteria import Criteria, load_criteria
 from itpcohort.engines import EngineTables, open_engine
 from itpcohort.errors import CohortDataError, EngineError, ItpCohortError
 from itpcohort.response import derive as d
 from itpcohort.response.endpoints import derive_endpoints
-from itpcohort.response.table import NULLABLE_DTYPES, normalise_endpoints
+from itpcohort.response.table import (
+    NULLABLE_DTYPES,
+    normalise_endpoints,
+    write_endpoint_batches,
+)
 
 #: day levels by name (rule 3)
 LEVEL_NAMES = {d.NR: "NR", d.R: "R", d.CR: "CR"}
 #: the episode stream's kinds of event by name (rules 4 and 5)
 EVENT_NAMES = {d.ACHIEVEMENT: "response achieved", d.LOSS: "loss"}
 _INPUTS = ("patients", "treatments", "labs", "bleeding")
+#: patients DuckDB evaluates at a time (a million fit its default memory limit; the
+#: windows of ten million at once did not, in 1.5 or 3 GB)
+BATCH_PATIENTS = 1_000_000
 
 
 def study_drug_of(cohort: Cohort, study_drug: str | None = None) -> str:
@@ -49,9 +64,7 @@ def study_drug_of(cohort: Cohort, study_drug: str | None = None) -> str:
             )
         return name
     if len(drugs) > 1:
-        raise CohortDataError(
-            f"several study drugs ({', '.join(drugs)}): name the one to evaluate"
-        )
+        raise CohortDataError(f"several study drugs ({', '.join(drugs)}): name the one to evaluate")
     if not drugs:
         raise CohortDataError("no treatment period has role 'study': the cohort has no study drug")
     return drugs[0]
@@ -78,8 +91,54 @@ class Evaluation:
     @cached_property
     def endpoints(self) -> pd.DataFrame:
         """The per-patient endpoints table (``response/table.py``), in ``patient_id`` order."""
-        expr = derive_endpoints(self.timeline, self.criteria)
-        return normalise_endpoints(self._frame(expr, ["patient_id"]))
+        frames = list(self.endpoint_batches())
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def endpoint_batches(self) -> Iterator[pd.DataFrame]:
+        """The endpoints table in batches of consecutive patients, in ``patient_id`` order.
+
+        One batch, unless DuckDB evaluates more than :data:`BATCH_PATIENTS` patients
+        (see :attr:`batch_count`); concatenated, the batches are :attr:`endpoints`.
+        """
+        if "endpoints" in self.__dict__:  # derived already
+            yield self.endpoints
+            return
+        for keys in self._key_ranges():
+            timeline = self.timeline if keys is None else self._timeline_of(keys)
+            expr = derive_endpoints(timeline, self.criteria)
+            yield normalise_endpoints(self._frame(expr, ["patient_id"], keys))
+
+    @cached_property
+    def batch_count(self) -> int:
+        """How many batches :meth:`endpoint_batches` yields."""
+        return len(self._key_ranges())
+
+    def _key_ranges(self) -> list[tuple[int, int] | None]:
+        """The batches' ranges of keys (``_pid``, in ``patient_id`` order), or [None]: one."""
+        if self.engine != "duckdb":
+            return [None]
+        keys = self.tables["patients"].select("_pid")
+        largest = int(self.tables.backend.to_pyarrow(keys._pid.max()).as_py() or 0)
+        if largest <= BATCH_PATIENTS:
+            return [None]
+        return [
+            (low, min(low + BATCH_PATIENTS - 1, largest))
+            for low in range(1, largest + 1, BATCH_PATIENTS)
+        ]
+
+    def _timeline_of(self, keys: tuple[int, int]) -> d.Timeline:
+        """The timeline of the patients whose key is in ``keys`` (both ends included)."""
+        # the inputs carry the key ``_pid`` as their ``patient_id`` (EngineTables.keyed)
+        part = {name: t.filter(t.patient_id.between(*keys)) for name, t in self.inputs.items()}
+        return d.derive_timeline(
+            part["patients"],
+            part["treatments"],
+            part["labs"],
+            part["bleeding"],
+            self.criteria,
+            self.study_drug,
+            reuse=self.tables.reuse,
+        )
 
     @cached_property
     def days(self) -> pd.DataFrame:
@@ -121,9 +180,14 @@ class Evaluation:
         t = t.filter((t.role == "rescue") | ((t.role == "study") & (t.drug == self.study_drug)))
         return self._frame(t.drop("_line"), ["patient_id", "start_date"])
 
-    def _frame(self, expr: ir.Table, order: list[str]) -> pd.DataFrame:
-        """``expr`` as a DataFrame with text patient IDs, ordered by ``order``."""
+    def _frame(
+        self, expr: ir.Table, order: list[str], keys: tuple[int, int] | None = None
+    ) -> pd.DataFrame:
+        """``expr`` as a DataFrame with text patient IDs, ordered by ``order``
+        (``keys``: the range of keys ``expr`` holds, when a batch)."""
         ids = self.tables["patients"].select(_key="_pid", _text="patient_id")
+        if keys is not None:
+            ids = ids.filter(ids._key.between(*keys))
         expr = (
             expr.join(ids, expr.patient_id == ids._key)
             .mutate(patient_id=ids._text)
@@ -218,3 +282,36 @@ def evaluate(
     ['CR', 'R', 'NR', ...]
     """
     return run(cohort, criteria, engine, study_drug=study_drug, master=master).endpoints
+
+
+def write_endpoints_in_batches(
+    evaluation: Evaluation, path: str | Path, progress: Progress = SILENT
+) -> Counter[str]:
+    """Write ``evaluation``'s endpoints to ``path`` (CSV or Parquet) a batch at a time.
+
+    The same file as ``write_endpoints(evaluation.endpoints, path)`` without holding
+    more than one batch of endpoints in memory; ``progress`` is told the patients
+    written after each batch, and how far the whole is while a batch is evaluated.
+    Returns the count of patients by best response.
+    """
+    counts: Counter[str] = Counter()
+    batches, engine, done = evaluation.batch_count, evaluation.tables.fraction, 0
+
+    def fraction() -> float | None:
+        share = engine() if engine is not None else None
+        return None if share is None else (done + share) / batches
+
+    def counted(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        nonlocal done
+        for frame in frames:
+            counts.update(frame["best_response"].astype(str))
+            progress.done(sum(counts.values()))
+            yield frame
+            done += 1
+
+    progress.watch(fraction)
+    try:
+        write_endpoint_batches(counted(evaluation.endpoint_batches()), path)
+    finally:
+        progress.watch(None)
+    return counts

@@ -106,26 +106,22 @@ def evaluate(
     """Judge response for every enrolled patient and write the endpoints table."""
     from itpcohort.cohort import read_cohort
     from itpcohort.outputs import check_output
-    from itpcohort.pipeline import run
+    from itpcohort.pipeline import run, write_endpoints_in_batches
     from itpcohort.report import console
-    from itpcohort.response import check_endpoints_path, write_endpoints
+    from itpcohort.response import check_endpoints_path
 
     with handled():
         check_output(check_endpoints_path(output), [cohort_dir])
         with console.StageProgress(err) as progress:
             cohort = read_cohort(cohort_dir, memory_limit=memory_limit, progress=progress)
             enrolled = console.enrolled(cohort.report)
-            progress.stage(f"evaluating on {engine.value}", total=enrolled, unit="patients")
+            # a registry is evaluated and written in batches of patients: one stage
+            stage = f"evaluating on {engine.value} and writing"
+            progress.stage(stage, output.name, total=enrolled, unit="patients")
             evaluation = run(cohort, criteria, engine.value, study_drug=study_drug, master=master)
-            progress.watch(evaluation.tables.fraction)
-            endpoints = evaluation.endpoints
-            progress.watch(None)
-            progress.done(len(endpoints))
-            progress.stage("writing", output.name, total=len(endpoints))
-            write_endpoints(endpoints, output)
-            progress.done(len(endpoints))
+            counts = write_endpoints_in_batches(evaluation, output, progress)
         err.print(console.problems(cohort.report.warnings, limit=10))
-        out.print(console.closing_line(cohort.report, endpoints, output))
+        out.print(console.closing_line(cohort.report, counts, output))
 
 
 @app.command()

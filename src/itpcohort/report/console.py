@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -67,11 +68,15 @@ def problems(found: list[Problem], limit: int = 10) -> Group:
     return Group(*shown)
 
 
-def response_counts(endpoints: pd.DataFrame) -> str:
-    """``61 patients (CR 30, R 19, NR 10, NE 2)``."""
-    counts = endpoints["best_response"].value_counts()
+def response_counts(endpoints: pd.DataFrame | Mapping[str, int]) -> str:
+    """``61 patients (CR 30, R 19, NR 10, NE 2)``: of an endpoints table, or from the
+    count of patients by best response."""
+    if isinstance(endpoints, pd.DataFrame):
+        total, counts = len(endpoints), endpoints["best_response"].value_counts().to_dict()
+    else:
+        total, counts = sum(endpoints.values()), dict(endpoints)
     by_level = ", ".join(f"{k} {counts.get(k, 0):,}" for k in ("CR", "R", "NR", "NE"))
-    return f"{len(endpoints):,} patients ({by_level})"
+    return f"{total:,} patients ({by_level})"
 
 
 def profile(criteria: Criteria, *, settings: bool = False) -> Group:
@@ -190,12 +195,15 @@ def enrolled(report: ValidationReport) -> int:
     return next(s for s in report.summaries if s.table == "patients").used
 
 
-def closing_line(report: ValidationReport, endpoints: pd.DataFrame, output: object) -> str:
+def closing_line(
+    report: ValidationReport, endpoints: pd.DataFrame | Mapping[str, int], output: object
+) -> str:
     """``979,953 patients (CR ..., NE 0) -> out.csv; of 1,000,000 screened, 979,953
-    enrolled and 20,047 excluded``: where every screened patient went."""
+    enrolled and 20,047 excluded``: where every screened patient went (``endpoints``:
+    the table, or the count of patients by best response)."""
     patients = next(s for s in report.summaries if s.table == "patients")
     excluded = patients.set_aside.get(SET_ASIDE_EXCLUDED, 0)
-    enrolled = len(endpoints)
+    enrolled = len(endpoints) if isinstance(endpoints, pd.DataFrame) else sum(endpoints.values())
     return (
         f"{response_counts(endpoints)} -> {output}; of {enrolled + excluded:,} screened, "
         f"{enrolled:,} enrolled and {excluded:,} excluded"
