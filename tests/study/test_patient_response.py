@@ -56,7 +56,8 @@ def test_2_response_part_has_the_explains_words(imported: dict[str, object], log
     assert f"Computed from data version {snap.version} on" in page
     assert "criteria iwg2009" in page
     assert '<span class="level level-CR">CR</span>' in page
-    assert "response lost" in page and "2024-03-01 (full)" in page
+    assert "response lost on 2024-05-10" in page  # now: the last event (the rescue)
+    assert "2024-03-01 (full)" in page  # the first loss, an endpoint
     assert f'src="/patients/P1/timeline.svg?v={snap.version}"' in page
     cli = CliRunner().invoke(app, ["explain", str(snap.cohort_folder), "P1"]).output
     events = [line.strip() for line in cli.splitlines() if ": response achieved —" in line]
@@ -142,3 +143,31 @@ def test_7_new_version_after_a_change(imported: dict[str, object], login) -> Non
     after = monitoring.snapshot().version
     assert after > before
     assert f"Computed from data version {after} on" in page
+
+
+# 8. where the patient stands now: the engine's last event
+def test_8_current_state_from_the_event_stream() -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    from itpcohort.study.timelines import current_state
+
+    def stream(*events: tuple[str, str]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"date": [dt.date.fromisoformat(d) for d, _ in events], "event": [e for _, e in events]}
+        )
+
+    achieved, lost = "response achieved", "loss"
+    assert current_state("NR", stream()) == ("NR", "no response")
+    assert current_state("NE", stream()) == ("NE", "not evaluable")
+    assert current_state("R", stream(("2024-01-15", achieved))) == (
+        "R",
+        "in response since 2024-01-15",
+    )
+    assert current_state("CR", stream(("2024-01-15", achieved), ("2024-03-01", lost))) == (
+        "lost",
+        "response lost on 2024-03-01",
+    )
+    regained = stream(("2024-01-15", achieved), ("2024-03-01", lost), ("2024-03-11", achieved))
+    assert current_state("CR", regained) == ("CR", "in response again since 2024-03-11")

@@ -155,6 +155,20 @@ def explanation_text(x: Explanation) -> ExplanationText:
     )
 
 
+def current_state(best_response: str, events: pd.DataFrame) -> tuple[str, str]:
+    """Where the patient stands by the engine's episode stream (``date``, ``event``), as
+    (css kind, words): its last event says whether the response holds now."""
+    if events.empty:
+        words = {"NR": "no response", "NE": "not evaluable"}
+        return best_response, words.get(best_response, best_response)
+    last = events.iloc[-1]
+    if last["event"] == "loss":
+        return "lost", f"response lost on {last['date']}"
+    if (events["event"] == "loss").any():
+        return best_response, f"in response again since {last['date']}"
+    return best_response, f"in response since {events.iloc[0]['date']}"
+
+
 # -- the views -----------------------------------------------------------------------------
 def _visible(request: HttpRequest, pid: str) -> Patient:
     """The patient, if this user may see them; otherwise 404 (never says it exists)."""
@@ -184,7 +198,11 @@ def patient_response(request: HttpRequest, pid: str) -> HttpResponse:
             try:
                 frames = frames_of(snap)
                 x = explanation_of(frames, patient.patient_id)  # type: ignore[arg-type]
-                context.update(criteria=frames.criteria, words=explanation_text(x))
+                context.update(
+                    criteria=frames.criteria,
+                    words=explanation_text(x),
+                    now=current_state(str(status["best_response"]), x.events),
+                )
             except ItpCohortError as problem:
                 context["error"] = str(problem)
     return render(request, "study/_response.html", context)
