@@ -42,7 +42,7 @@ from itpcohort.statistics.analysis import _flow
 from itpcohort.statistics.descriptive import rate
 from itpcohort.statistics.time_to_event import estimate_curves
 from itpcohort.study import access, monitoring, schedule
-from itpcohort.study.models import QUERY_STATUSES, DataQuery, Patient, StudySettings
+from itpcohort.study.models import QUERY_STATUSES, Patient, StudySettings
 
 #: the dashboard's figures, in page order, with their titles
 FIGURES = {
@@ -61,8 +61,6 @@ STATUSES = (
     ("NR", "no response"),
     ("NE", "not evaluable"),
 )
-#: data queries' age groups (days since raised): (first day, last day or None, label)
-AGES = ((0, 3, "0-3 days"), (4, 7, "4-7 days"), (8, 14, "8-14 days"), (15, None, "15+ days"))
 GRID_ROWS = 25
 
 
@@ -226,29 +224,15 @@ def _grid(request: HttpRequest, s: monitoring.Snapshot | None) -> dict[str, Any]
 
 # -- data queries by status and age ---------------------------------------------------------
 def query_ages(user: Any, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Data queries of the user's patients by status and age (whole days since raised)."""
-    now = now or timezone.now()
-    found = DataQuery.objects.filter(patient__in=access.patients_for(user)).values_list(
-        "status", "raised_at"
-    )
-    table = {key: [0] * len(AGES) for key, _ in QUERY_STATUSES}
-    for status, raised in found:
-        days = (now - raised).days
-        column = (
-            next(
-                i
-                for i, (low, high, _) in enumerate(AGES)
-                if days >= low and (high is None or days <= high)
-            )
-            if days >= 0
-            else 0
-        )
-        table.setdefault(status, [0] * len(AGES))[column] += 1
+    """Data queries the user may see by status and age (``queries.bucket_counts``)."""
+    from itpcohort.study import queries
+
+    rows = queries.bucket_counts(queries.queries_for(user), now)
     labels = dict(QUERY_STATUSES)
     return {
-        "ages": [label for _, _, label in AGES],
-        "rows": [(key, labels.get(key, key), n, sum(n)) for key, n in table.items()],
-        "total": sum(sum(n) for n in table.values()),
+        "ages": [f"{bucket} days" for bucket in queries.AGE_BUCKETS],
+        "rows": [(row[0], labels.get(row[0], row[0]), row[1:-1], row[-1]) for row in rows],
+        "total": sum(row[-1] for row in rows),
     }
 
 
