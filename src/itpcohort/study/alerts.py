@@ -29,7 +29,7 @@ value later (a count corrected from 25 to 250, a row deleted as entered in
 error) does not withdraw it; whoever reads it acknowledges it with a note
 saying so.
 
-Each new alert is e-mailed (:func:`send_alert_mail`) to the active users with an
+Each new alert is e-mailed (:func:`send_alert_mails`) to the active users with an
 e-mail address who may see its patient (members of the patient's site and
 all-sites members); the mail names the study ID only, never identifying data.
 """
@@ -45,7 +45,7 @@ from typing import Any
 
 import pghistory
 from django.conf import settings as django_settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -314,8 +314,7 @@ def raise_alerts(
         ids = _insert(new)
     raised = list(Alert.objects.filter(pk__in=ids).select_related("patient__site").order_by("pk"))
     if mail:
-        for alert in raised:
-            send_alert_mail(alert)
+        send_alert_mails(raised)
     return raised
 
 
@@ -403,23 +402,34 @@ def mail_text(alert: Alert) -> tuple[str, str]:
     return subject, body
 
 
-def send_alert_mail(alert: Alert) -> bool:
-    """One e-mail for the alert to everyone who may see its patient; ``emailed_at`` set.
-    False when nobody has an address or the mail could not be sent (logged)."""
-    to = recipients(alert.patient)
-    if not to:
-        return False
-    subject, body = mail_text(alert)
-    try:
-        EmailMessage(subject, body, to=to).send()
-    except Exception:  # SMTP down, refused: the alert stays in the inbox, unsent
-        log.exception("e-mail of alert %s could not be sent", alert.pk)
-        return False
-    alert.emailed_at = timezone.now()
-    with transaction.atomic(), pghistory.context(reason="alert e-mailed"):
-        audit.lock_chain()
-        Alert.objects.filter(pk=alert.pk).update(emailed_at=alert.emailed_at)
-    return True
+def send_alert_mails(raised: Sequence[Alert]) -> int:
+    """One e-mail per alert to everyone who may see its patient (one connection for all);
+    ``emailed_at`` set on those sent. An alert nobody can be sent, or whose mail fails
+    (logged), keeps ``emailed_at`` empty. How many were sent."""
+    by_site: dict[int | None, list[str]] = {}
+    sent: list[Alert] = []
+    with get_connection() as backend:
+        for alert in raised:
+            site = alert.patient.site_id
+            if site not in by_site:
+                by_site[site] = recipients(alert.patient)
+            if not by_site[site]:
+                continue
+            subject, body = mail_text(alert)
+            try:
+                EmailMessage(subject, body, to=by_site[site], connection=backend).send()
+            except Exception:  # SMTP down, refused: the alert stays in the inbox, unsent
+                log.exception("e-mail of alert %s could not be sent", alert.pk)
+                continue
+            sent.append(alert)
+    if sent:
+        now = timezone.now()
+        with transaction.atomic(), pghistory.context(reason="alert e-mailed"):
+            audit.lock_chain()
+            Alert.objects.filter(pk__in=[a.pk for a in sent]).update(emailed_at=now)
+        for alert in sent:
+            alert.emailed_at = now
+    return len(sent)
 
 
 # -- who sees what ---------------------------------------------------------------------
