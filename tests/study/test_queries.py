@@ -248,3 +248,23 @@ def test_a_save_raises_the_patients_automatic_queries(study, login) -> None:
     lab = Lab.objects.get(patient=study["patient_a"])
     query = DataQuery.objects.get()
     assert (query.check_key, query.status) == (f"check:lab:{lab.pk}:value", "proposed")
+
+
+def test_the_pages_render_with_labels_and_escaped(study, login) -> None:
+    lab = _lab(study["patient_a"], 25.0)
+    monitor = login("monitor")
+    form = monitor.get(f"/patients/A-001/queries/new/?target=lab:{lab.pk}&field=value")
+    html = form.content.decode()
+    assert form.status_code == 200
+    assert f'<option value="lab:{lab.pk}" selected>' in html and 'for="q-question"' in html
+    _raise(monitor, lab, "<b>bold</b> & 25?")
+    query = DataQuery.objects.get()
+    page = login("coord_a").get(f"/queries/{query.pk}/").content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; 25?" in page and "<b>bold</b>" not in page
+    assert f'href="/patients/A-001/lab/{lab.pk}/"' in page  # correct through the audited edit
+    assert f'action="/queries/{query.pk}/answer/"' in page and "/close/" not in page
+    assert 'for="text-answer"' in page and "now <strong>25</strong>" in page
+    mine = monitor.get(f"/queries/{query.pk}/").content.decode()
+    assert "/close/" in mine and "/answer/" not in mine and "Correct the value" not in mine
+    sign = login("inv_a").get("/patients/A-001/sign/").content.decode()
+    assert 'type="password"' in sign and "I have reviewed this casebook" in sign

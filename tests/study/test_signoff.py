@@ -68,6 +68,20 @@ def test_a_wrong_password_is_refused_and_logged(study, login) -> None:
     assert not any("not-my-password" in t or PASSWORD in t for t in texts)
 
 
+def test_wrong_passwords_lock_the_account_out_of_signing(study, login, settings) -> None:
+    c = login("inv_a")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert c.post("/patients/A-001/sign/", {"password": "guess"}).status_code == 400
+    # the last failure locks the account out (axes' lockout page, as after failed logins)
+    assert c.post("/patients/A-001/sign/", {"password": "guess"}).status_code == 429
+    response = c.post("/patients/A-001/sign/", {"password": PASSWORD})
+    assert response.status_code == 400 and "account is locked" in response.content.decode()
+    assert not Signature.objects.exists()
+    assert (
+        AccessEvent.objects.filter(kind="signature_failed").count() == settings.AXES_FAILURE_LIMIT
+    )
+
+
 def test_signing_records_name_time_and_meaning_and_locks(study, login) -> None:
     lab = _lab(study["patient_a"])
     before = dt.datetime.now(dt.UTC)
