@@ -266,5 +266,10 @@ def test_the_pages_render_with_labels_and_escaped(study, login) -> None:
     assert 'for="text-answer"' in page and "now <strong>25</strong>" in page
     mine = monitor.get(f"/queries/{query.pk}/").content.decode()
     assert "/close/" in mine and "/answer/" not in mine and "Correct the value" not in mine
+    # status and age on the record's own pages too (its edit form, its audit trail)
+    shown = f'Query {query.pk}</a> <span class="tag">open</span> · lab value {lab.pk} · value'
+    assert shown in login("coord_a").get(f"/patients/A-001/lab/{lab.pk}/").content.decode()
+    assert shown in monitor.get(f"/patients/A-001/lab/{lab.pk}/audit/").content.decode()
+    assert "Query " not in monitor.get("/patients/A-001/audit/").content.decode()
     sign = login("inv_a").get("/patients/A-001/sign/").content.decode()
     assert 'type="password"' in sign and "I have reviewed this casebook" in sign

@@ -68,6 +68,8 @@ TABLES: dict[str, tuple[type[models.Model], str, str]] = {
     "bleeding": (Bleeding, "bleeding", "bleeding"),
     "adverse_event": (AdverseEvent, "adverse_events", "ae"),
 }
+#: the record URLs' kind -> the table a query names
+TABLE_OF_KIND = {kind: table for table, (_, _, kind) in TABLES.items() if kind}
 #: statuses still waiting for someone (the site: open; the monitor: answered)
 UNRESOLVED = ("open", "answered")
 MONITORING_ROLES = ("monitor", "administrator")

@@ -18,6 +18,28 @@ def queries_of(context: Any, patient: Any) -> list[Any]:
 
 
 @register.simple_tag(takes_context=True)
+def record_queries(context: Any, patient: Any) -> list[Any]:
+    """The queries on the record of the page's URL (a record's edit form or audit trail: its
+    ``kind`` and ``pk``; the patient's own forms: the patient), each with its age."""
+    from itpcohort.study import queries
+
+    request = context["request"]
+    match = getattr(request, "resolver_match", None)
+    kwargs = match.kwargs if match is not None else {}
+    table = queries.TABLE_OF_KIND.get(kwargs.get("kind", ""), "")
+    if not table and "part" in kwargs:
+        table, record_id = "patient", patient.pk
+    else:
+        record_id = kwargs.get("pk")
+    if not table or record_id is None:
+        return []
+    found = queries.queries_for(request.user).filter(
+        patient=patient, table=table, record_id=record_id
+    )
+    return queries.with_ages(found.select_related("raised_by").order_by("raised_at", "pk"))
+
+
+@register.simple_tag(takes_context=True)
 def casebook_rights(context: Any, patient: Any) -> dict[str, bool]:
     """What the user may do with the patient's casebook: raise a query, sign, unlock."""
     from itpcohort.study import queries, signoff
