@@ -47,7 +47,8 @@ import pghistory
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from itpcohort.cohort.units import TESTS, normalise_unit
@@ -101,6 +102,14 @@ def _scope(patients: Any) -> QuerySet[Patient]:
 
 
 # -- the events that alert ---------------------------------------------------------------
+def _unraised(rows: QuerySet[Any], prefix: str) -> QuerySet[Any]:
+    """The rows whose alert (key ``prefix<pk>``) is not there yet: looked up in the
+    database through the key's unique index, so a settled study reads no old alerts."""
+    key = Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField())
+    raised = Alert.objects.filter(key=OuterRef("alert_key"))
+    return rows.annotate(alert_key=key).filter(~Exists(raised))
+
+
 def platelet_limits(threshold: float, units: Iterable[str]) -> dict[str, float]:
     """Unit as entered -> the value below which a count in that unit is below ``threshold``
     x10^9/L (exactly: ``threshold / factor`` in decimal); units the table lacks left out."""
@@ -119,7 +128,8 @@ def _in_platelets(value: float, unit: str) -> float:
 
 
 def low_platelet_candidates(scope: QuerySet[Patient], threshold: float) -> list[Candidate]:
-    """Live platelet counts strictly below ``threshold`` x10^9/L (after unit conversion)."""
+    """Live platelet counts strictly below ``threshold`` x10^9/L (after unit conversion),
+    not alerted yet."""
     labs = Lab.objects.filter(patient__in=scope, deleted=False, test="platelets")
     units = labs.values_list("unit", flat=True).distinct()
     limits = platelet_limits(threshold, units)
@@ -129,9 +139,9 @@ def low_platelet_candidates(scope: QuerySet[Patient], threshold: float) -> list[
     for unit, limit in limits.items():
         below |= Q(unit=unit, value__lt=limit)
     found = []
-    for pk, patient_pk, pid, date, value, unit in labs.filter(below).values_list(
-        "pk", "patient_id", "patient__patient_id", "date", "value", "unit"
-    ):
+    for pk, patient_pk, pid, date, value, unit in _unraised(
+        labs.filter(below), "low_platelets:lab:"
+    ).values_list("pk", "patient_id", "patient__patient_id", "date", "value", "unit"):
         count = _in_platelets(value, unit)
         entered = "" if normalise_unit(unit) == "10^9/l" else f" (entered {value:g} {unit})"
         found.append(
@@ -148,9 +158,12 @@ def low_platelet_candidates(scope: QuerySet[Patient], threshold: float) -> list[
 
 
 def bleeding_candidates(scope: QuerySet[Patient]) -> list[Candidate]:
-    """Live bleeding events of WHO grade 2 or more."""
-    rows = Bleeding.objects.filter(
-        patient__in=scope, deleted=False, who_grade__gte=BLEEDING_MIN_GRADE
+    """Live bleeding events of WHO grade 2 or more, not alerted yet."""
+    rows = _unraised(
+        Bleeding.objects.filter(
+            patient__in=scope, deleted=False, who_grade__gte=BLEEDING_MIN_GRADE
+        ),
+        "bleeding:",
     ).values_list("pk", "patient_id", "patient__patient_id", "date", "who_grade", "site")
     return [
         Candidate(
@@ -166,9 +179,10 @@ def bleeding_candidates(scope: QuerySet[Patient]) -> list[Candidate]:
 
 
 def adverse_event_candidates(scope: QuerySet[Patient]) -> list[Candidate]:
-    """Live adverse events of grade 3 or more."""
-    rows = AdverseEvent.objects.filter(
-        patient__in=scope, deleted=False, grade__gte=AE_MIN_GRADE
+    """Live adverse events of grade 3 or more, not alerted yet."""
+    rows = _unraised(
+        AdverseEvent.objects.filter(patient__in=scope, deleted=False, grade__gte=AE_MIN_GRADE),
+        "adverse_event:",
     ).values_list("pk", "patient_id", "patient__patient_id", "onset_date", "grade", "term")
     return [
         Candidate(
@@ -446,10 +460,31 @@ def alerts_for(user: Any) -> QuerySet[Alert]:
 
 
 def unacknowledged_count(user: Any) -> int:
-    """How many of the user's alerts they have not acknowledged (the nav badge)."""
+    """How many of the user's alerts they have not acknowledged."""
     if access.member(user) is None:
         return 0
     return alerts_for(user).filter(acknowledged=False).count()
+
+
+#: how long the nav badge's count may lag a change of sites or patients (seconds)
+BADGE_SECONDS = 60
+
+
+def badge_count(user: Any) -> int:
+    """:func:`unacknowledged_count` for the menu's badge on every page, cached per user
+    until a new alert or an acknowledgement of theirs (two index lookups), or for
+    :data:`BADGE_SECONDS` at most (a patient moved to another site, deleted)."""
+    from django.core.cache import cache
+    from django.db.models import Max
+
+    newest = Alert.objects.aggregate(m=Max("pk"))["m"] or 0
+    acks = AlertAcknowledgement.objects.filter(user_id=user.pk).aggregate(m=Max("pk"))["m"] or 0
+    key = f"study-alert-badge:{user.pk}:{newest}:{acks}"
+    found = cache.get(key)
+    if found is None:
+        found = unacknowledged_count(user)
+        cache.set(key, found, BADGE_SECONDS)
+    return int(found)
 
 
 class AcknowledgementError(ValueError):

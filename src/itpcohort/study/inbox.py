@@ -58,4 +58,4 @@ def nav_context(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"alert_count": SimpleLazyObject(lambda: alerts.unacknowledged_count(user))}
+    return {"alert_count": SimpleLazyObject(lambda: alerts.badge_count(user))}
