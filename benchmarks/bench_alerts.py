@@ -64,18 +64,26 @@ def main() -> None:
     from itpcohort.study.exchange import import_cohort
     from itpcohort.study.models import Alert, Patient
 
-    figures: dict[str, object] = {"patients": args.patients, "counts_per_patient": args.counts,
-                                  "load_average_at_start": round(os.getloadavg()[0], 1)}
+    figures: dict[str, object] = {
+        "patients": args.patients,
+        "counts_per_patient": args.counts,
+        "load_average_at_start": round(os.getloadavg()[0], 1),
+    }
     _, figures["import_s"] = timed(import_cohort, cohort, reason="benchmark")
     raised, seconds = timed(alerts.raise_alerts, kinds=KINDS)
-    figures["first_run"] = {"s": round(seconds, 2), "alerts": len(raised),
-                            "by_kind": alerts.count_by_kind(raised)}
+    figures["first_run"] = {
+        "s": round(seconds, 2),
+        "alerts": len(raised),
+        "by_kind": alerts.count_by_kind(raised),
+    }
     again, seconds = timed(alerts.raise_alerts, kinds=KINDS)
     figures["second_run"] = {"s": round(seconds, 2), "alerts": len(again)}
     pks = list(Patient.objects.filter(excluded="").values_list("pk", flat=True)[:200])
     per_save = [timed(alerts.raise_alerts, [pk], kinds=KINDS)[1] * 1000 for pk in pks]
-    figures["per_save_ms"] = {"p50": round(statistics.median(per_save), 1),
-                              "p95": round(percentile(per_save, 0.95), 1)}
+    figures["per_save_ms"] = {
+        "p50": round(statistics.median(per_save), 1),
+        "p95": round(percentile(per_save, 0.95), 1),
+    }
     people.add_user("bench_site", "coordinator", ["SITE-1"], PASSWORD, by="bench")
     c = Client()
     from django.contrib.auth.models import User
@@ -85,12 +93,18 @@ def main() -> None:
     pages = [timed(c.get, "/alerts/")[1] * 1000 for _ in range(20)]
     counts = [timed(alerts.unacknowledged_count, user)[1] * 1000 for _ in range(20)]
     badges = [timed(alerts.badge_count, user)[1] * 1000 for _ in range(20)]
-    figures["inbox_page_ms"] = {"p50": round(statistics.median(pages)),
-                                "p95": round(percentile(pages, 0.95))}
-    figures["unacknowledged_count_ms"] = {"p50": round(statistics.median(counts), 1),
-                                          "user_alerts": alerts.unacknowledged_count(user)}
-    figures["nav_badge_ms"] = {"p50": round(statistics.median(badges), 1),
-                               "p95": round(percentile(badges, 0.95), 1)}
+    figures["inbox_page_ms"] = {
+        "p50": round(statistics.median(pages)),
+        "p95": round(percentile(pages, 0.95)),
+    }
+    figures["unacknowledged_count_ms"] = {
+        "p50": round(statistics.median(counts), 1),
+        "user_alerts": alerts.unacknowledged_count(user),
+    }
+    figures["nav_badge_ms"] = {
+        "p50": round(statistics.median(badges), 1),
+        "p95": round(percentile(badges, 0.95), 1),
+    }
     figures["alerts_stored"] = Alert.objects.count()
     figures["load_average_at_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures, indent=2))
