@@ -271,5 +271,25 @@ def test_the_pages_render_with_labels_and_escaped(study, login) -> None:
     assert shown in login("coord_a").get(f"/patients/A-001/lab/{lab.pk}/").content.decode()
     assert shown in monitor.get(f"/patients/A-001/lab/{lab.pk}/audit/").content.decode()
     assert "Query " not in monitor.get("/patients/A-001/audit/").content.decode()
+    audit = monitor.get(f"/patients/A-001/lab/{lab.pk}/audit/").content.decode()
+    assert f'href="/patients/A-001/queries/new/?target=lab%3A{lab.pk}"' in audit
     sign = login("inv_a").get("/patients/A-001/sign/").content.decode()
     assert 'type="password"' in sign and "I have reviewed this casebook" in sign
+
+
+def test_the_checks_command_raises_and_reports(study, monkeypatch) -> None:
+    """`itpcohort study checks` (the database set up already: _setup skipped)."""
+    from typer.testing import CliRunner
+
+    from itpcohort.cli import app
+    from itpcohort.cli import study as cli_study
+
+    monkeypatch.setattr(cli_study, "_setup", lambda *a, **k: None)
+    _lab(study["patient_a"], -1.0)
+    first = CliRunner().invoke(app, ["study", "checks"])
+    assert first.exit_code == 0 and "1 new automatic query raised" in first.output
+    assert DataQuery.objects.get().question == (
+        "edit check: value -1.0 is below 0: a count cannot be negative"
+    )
+    again = CliRunner().invoke(app, ["study", "checks"])
+    assert again.exit_code == 0 and "0 new automatic queries raised" in again.output

@@ -18,9 +18,10 @@ def queries_of(context: Any, patient: Any) -> list[Any]:
 
 
 @register.simple_tag(takes_context=True)
-def record_queries(context: Any, patient: Any) -> list[Any]:
-    """The queries on the record of the page's URL (a record's edit form or audit trail: its
-    ``kind`` and ``pk``; the patient's own forms: the patient), each with its age."""
+def record_queries(context: Any, patient: Any) -> dict[str, Any]:
+    """The record of the page's URL (a record's edit form or audit trail: its ``kind`` and
+    ``pk``; the patient's own forms: the patient) and its queries, each with its age:
+    ``{"target": "lab:12" or "", "queries": [...]}``."""
     from itpcohort.study import queries
 
     request = context["request"]
@@ -32,11 +33,15 @@ def record_queries(context: Any, patient: Any) -> list[Any]:
     else:
         record_id = kwargs.get("pk")
     if not table or record_id is None:
-        return []
+        return {"target": "", "queries": []}
     found = queries.queries_for(request.user).filter(
         patient=patient, table=table, record_id=record_id
     )
-    return queries.with_ages(found.select_related("raised_by").order_by("raised_at", "pk"))
+    return {
+        "target": "patient" if table == "patient" else f"{table}:{record_id}",
+        "queries": queries.with_ages(found.select_related("raised_by").order_by("raised_at", "pk")),
+        "may_raise": queries.may_raise(request.user),
+    }
 
 
 @register.simple_tag(takes_context=True)
