@@ -9,8 +9,16 @@ with a platelet count). Then the whole study is exported as a cohort folder and
 the audit chain verified. Goal (issue 10): p95 under 300 ms for pages and saves,
 export under 10 s.
 
+Monitoring (issue 11), after the load test, the server still up: the dashboard
+with the results cached (C clients for M seconds, random pages of its visit
+grid; the first request evaluates the study after the load test's saves), each
+dashboard figure drawn once then served from its cache, the patient page with
+the results cached, and a full re-evaluation after an edit (a count saved, then
+``monitoring.snapshot()``: export and the one pipeline), three times. Goals: the
+dashboard under 1 s at p95, a re-evaluation under 5 s, a patient page under 300 ms.
+
     python benchmarks/bench_study.py                       # 10,000 x 30, 10 clients, 60 s
-    python benchmarks/bench_study.py --patients 1000 --seconds 20
+    python benchmarks/bench_study.py --patients 1000 --seconds 20 --monitoring-seconds 10
 """
 
 from __future__ import annotations
@@ -55,16 +63,106 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def client(base: str, ids: list[str], until: float, out: dict[str, list[float]],
-           errors: list[str], seed: int) -> None:
+def session(base: str):  # type: ignore[no-untyped-def]
+    """A requests session logged in as the benchmark's administrator."""
     import requests
 
-    rng = random.Random(seed)
     s = requests.Session()
     page = s.get(f"{base}/login/", timeout=60)
     s.post(f"{base}/login/", data={"username": "bench", "password": PASSWORD,
                                    "csrfmiddlewaretoken": TOKEN.search(page.text).group(1)},
-           timeout=60)
+           timeout=600)
+    return s
+
+
+def reader(base: str, paths: list[str], until: float, out: list[float], errors: list[str],
+           seed: int) -> None:
+    """GET random paths of ``paths`` until ``until``; the latency of each (ms) into ``out``."""
+    rng = random.Random(seed)
+    s = session(base)
+    while time.monotonic() < until:
+        path = rng.choice(paths)
+        t = time.perf_counter()
+        r = s.get(f"{base}{path}", timeout=600)
+        if r.status_code != 200:
+            errors.append(f"{path} {r.status_code}")
+        else:
+            out.append((time.perf_counter() - t) * 1000)
+
+
+def timed_reads(base: str, paths: list[str], clients: int, seconds: float) -> dict[str, object]:
+    out: list[float] = []
+    errors: list[str] = []
+    until = time.monotonic() + seconds
+    threads = [threading.Thread(target=reader, args=(base, paths, until, out, errors, n))
+               for n in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return {**latencies(out), "errors": len(errors)}
+
+
+def latencies(values: list[float]) -> dict[str, object]:
+    if not values:
+        return {}
+    return {"n": len(values), "p50_ms": round(statistics.median(values)),
+            "p95_ms": round(percentile(values, 0.95))}
+
+
+def monitoring_figures(base: str, ids: list[str], args: argparse.Namespace) -> dict[str, object]:
+    """The dashboard, its figures and the patient page with the results cached."""
+    s = session(base)
+    out: dict[str, object] = {}
+    t = time.perf_counter()
+    page = s.get(f"{base}/dashboard/", timeout=600)
+    out["dashboard_first_after_saves_s"] = round(time.perf_counter() - t, 2)
+    figures = [u.replace("&amp;", "&") for u in re.findall(r'<img src="(/dashboard/[^"]+)"',
+                                                            page.text)]
+    drawn = {}
+    for url in figures:
+        name = url.split("/")[-1].split(".")[0]
+        t = time.perf_counter()
+        first = s.get(f"{base}{url}", timeout=600)
+        drawn[name] = round((time.perf_counter() - t) * 1000)
+        assert first.status_code == 200, (url, first.status_code)
+    out["figure_first_draw_ms"] = drawn
+    pages = max(1, len(ids) // 25)
+    out["dashboard"] = timed_reads(
+        base, [f"/dashboard/?page={n}" for n in range(1, pages + 1)], args.clients,
+        args.monitoring_seconds)
+    out["figure_cached"] = timed_reads(base, figures, args.clients, args.monitoring_seconds / 3)
+    out["patient_page"] = timed_reads(
+        base, [f"/patients/{pid}/" for pid in ids], args.clients, args.monitoring_seconds)
+    return out
+
+
+def re_evaluation(ids: list[str], times: int = 3) -> dict[str, object]:
+    """A count saved (as the app saves it), then the study evaluated again, ``times`` times."""
+    import datetime as dt
+
+    from itpcohort.study import monitoring, records
+    from itpcohort.study.models import Lab, Patient
+
+    rng = random.Random(7)
+    runs = []
+    for _ in range(times):
+        patient = Patient.objects.get(patient_id=rng.choice(ids))
+        records.create(Lab, {"patient": patient, "date": dt.date(2031, 1, rng.randint(1, 28)),
+                             "test": "platelets", "value": float(rng.randint(5, 400)),
+                             "unit": "10^9/L"})
+        t = time.perf_counter()
+        s = monitoring.snapshot()
+        runs.append({"total_s": round(time.perf_counter() - t, 2), **s.seconds,
+                     "version": s.version})
+    return {"runs": runs, "median_s": statistics.median(r["total_s"] for r in runs)}
+
+
+def client(base: str, ids: list[str], until: float, out: dict[str, list[float]],
+           errors: list[str], seed: int) -> None:
+
+    rng = random.Random(seed)
+    s = session(base)
     while time.monotonic() < until:
         kind = rng.choice(("list", "patient", "save"))
         pid = rng.choice(ids)
@@ -97,6 +195,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--monitoring-seconds", type=float, default=30,
+                        help="seconds of dashboard and of patient pages with results cached")
     args = parser.parse_args()
 
     root = HERE / "data" / f"study-{args.patients}x{args.counts}"
@@ -143,6 +243,10 @@ def main() -> None:
             th.start()
         for th in threads:
             th.join()
+        figures["load_average_before_monitoring"] = round(os.getloadavg()[0], 1)
+        figures["monitoring"] = monitoring_figures(base, ids, args)
+        figures["monitoring"]["re_evaluation_after_an_edit"] = re_evaluation(ids)
+        figures["load_average_after_monitoring"] = round(os.getloadavg()[0], 1)
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -217,9 +217,17 @@ def _grid(request: HttpRequest, s: monitoring.Snapshot | None) -> dict[str, Any]
     for p in page:
         by_label = {state.label: state for state in states.get(p.patient_id, [])}
         status = s.status(p.patient_id) if s is not None else None
-        cells = [by_label.get(v.label) for v in planned]
+        cells = [_cell(by_label.get(v.label)) for v in planned]
         rows.append((p.patient_id, status["status"] if status else "", cells))
     return {"visits": planned, "grid": rows, "grid_page": page}
+
+
+def _cell(state: schedule.VisitState | None) -> tuple[str, str] | None:
+    """(status, the dates said in words) of one planned visit; None when not planned."""
+    if state is None:
+        return None
+    title = f"{state.label}: due {state.due} ({state.opens} to {state.closes})"
+    return state.status, title + (f"; done {state.done_on}" if state.done_on else "")
 
 
 # -- data queries by status and age ---------------------------------------------------------

@@ -107,13 +107,17 @@ class Snapshot:
         """The patient's endpoints row as plain values, plus ``status`` now: ``lost`` for a
         responder whose response was lost (``loss_date``), else the best response.
         None for a patient not enrolled (or not in the study at this version)."""
-        if not self._rows:
-            for row in self.endpoints.to_dict(orient="records"):
-                self._rows[str(row["patient_id"])] = {k: _plain(v) for k, v in row.items()}
-        row = self._rows.get(patient_id)
-        if row is None:
+        if not self._rows:  # where each patient's row is (rows are converted when asked)
+            self._rows.update(
+                {str(p): {"at": i} for i, p in enumerate(self.endpoints["patient_id"])}
+            )
+        found = self._rows.get(patient_id)
+        if found is None:
             return None
-        return {**row, "status": status_of(row)}
+        if "row" not in found:
+            values = self.endpoints.iloc[found["at"]].to_dict()
+            found["row"] = {k: _plain(v) for k, v in values.items()}
+        return {**found["row"], "status": status_of(found["row"])}
 
 
 def status_of(row: dict[str, Any]) -> str:
