@@ -25,7 +25,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "study/alerts.html",
         {
             "page": page,
-            "open_count": alerts.unacknowledged_count(request.user),
+            "open_count": alerts.badge_count(request.user),
             "kinds": alerts.KIND_NAMES,
         },
     )
