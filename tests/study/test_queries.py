@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from itpcohort.study import people, queries, records
+from itpcohort.study import audit, people, queries, records
 from itpcohort.study.models import DataQuery, Lab, Patient, QueryStep, Treatment
 from tests.study.conftest import PASSWORD
 
@@ -120,6 +120,7 @@ def test_the_full_query_cycle(study, login) -> None:
     trail = monitor.get("/patients/A-001/audit/").content.decode()
     assert "attach the report" in trail and "query step" in trail
     assert coord.get("/patients/").context["page"][0].open_queries == 0
+    assert audit.verify_chain().ok  # every step sealed in the hash chain
 
 
 def test_age_shows_days_since_raised(study, login) -> None:

@@ -165,3 +165,4 @@ def test_unlocking_needs_a_reason_and_revokes_the_signature(study, login) -> Non
     _sign(study, login)
     assert login("admin").post("/patients/A-001/unlock/", {"reason": "query"}).status_code == 302
     assert Signature.objects.filter(revoked_at=None).count() == 0
+    assert signoff.audit.verify_chain().ok
