@@ -155,6 +155,11 @@ def load_demo(data: Path) -> list[tuple[str, str, str]]:
         if not (cohort / "patients.csv").exists():
             simulate(cohort, "tacrolimus-apl-2023", truth=data / "demo-truth.csv")
         import_cohort(cohort, reason="demo: the simulated reference study")
+        from itpcohort.study import alerts
+
+        # the imported data's alerts (an import raises none); losses come with the
+        # first evaluation of the study (monitoring)
+        alerts.raise_alerts(kinds=[k for k in alerts.KINDS if k != "loss"], mail=False)
         Site.objects.get_or_create(code="SITE-B", defaults={"name": "A second site (empty)"})
     for name, role, site in DEMO_USERS:
         if people.exists(name):
