@@ -455,7 +455,7 @@ def alerts_for(user: Any) -> QuerySet[Alert]:
         Alert.objects.filter(patient__in=access.patients_for(user))
         .annotate(acknowledged=Exists(mine))
         .select_related("patient")
-        .order_by("acknowledged", "-raised_at", "-pk")
+        .order_by("acknowledged", "-raised_at", "-event_date", "-pk")
     )
 
 

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from itpcohort.study import alerts
 
@@ -31,12 +31,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    """Acknowledge one alert with a note (required; kept as the audit trail's reason)."""
+    """Acknowledge one alert with a note (required; kept as the audit trail's reason):
+    GET shows the form, POST acknowledges."""
     alert = alerts.alerts_for(request.user).filter(pk=pk).first()
     if alert is None:
         raise Http404("no such alert")
+    if request.method == "GET":
+        return render(request, "study/alert_acknowledge.html", {"alert": alert, "note": ""})
     try:
         alerts.acknowledge(alert, request.user, request.POST.get("note", ""))
     except alerts.AcknowledgementError as error:
