@@ -72,6 +72,18 @@ def test_the_dashboard_shows_the_engines_numbers_of_the_users_sites_only(
     assert "1 of 1</strong> (100.0%" in other
     monitor = login("monitor").get("/dashboard/").content.decode()  # all sites
     assert sum(_counts(monitor).values()) == 62 and "50 of 62" in monitor
+    from itpcohort.study import records
+    from itpcohort.study.models import Patient, Site
+
+    moved = Patient.objects.get(patient_id="B-01")  # to PUMCH: the kept scopes must not hold
+    records.update(
+        moved,
+        {"site": Site.objects.get(code="PUMCH")},
+        version=moved.version,
+        reason="registered at the wrong site",
+    )
+    assert sum(_counts(login("coordinator").get("/dashboard/").content.decode()).values()) == 62
+    assert "B-01" not in login("coordinator-b").get("/dashboard/").content.decode()
 
 
 def _counts(page: str) -> dict[str, int]:

@@ -99,6 +99,11 @@ class Scope:
         return {str(row.step): int(row.n) for row in flow.itertuples()}
 
     @cached_property
+    def status_counts(self) -> list[tuple[str, str, int]]:
+        found = self.statuses.value_counts()
+        return [(key, label, int(found.get(key, 0))) for key, label in STATUSES]
+
+    @cached_property
     def statuses(self) -> pd.Series:
         """Each enrolled patient's status now (``lost``, else the best response)."""
         e = self.endpoints
@@ -107,10 +112,7 @@ class Scope:
             np.where(lost, "lost", e["best_response"].astype(str)), index=e["patient_id"]
         )
 
-    def counts(self) -> list[tuple[str, str, int]]:
-        found = self.statuses.value_counts()
-        return [(key, label, int(found.get(key, 0))) for key, label in STATUSES]
-
+    @cached_property
     def response_rate(self) -> dict[str, Any]:
         """Overall response (CR or R at best, all enrolled patients) with its exact 95% CI."""
         e = self.endpoints
@@ -118,9 +120,31 @@ class Scope:
         return {**found, "ci": formats.rate_ci(found)}
 
 
+#: scopes kept in the process, by snapshot, data version and the user's sites
+_scopes: dict[tuple[Any, ...], Scope] = {}
+SCOPES_KEPT = 64
+
+
 def scope_for(snapshot: monitoring.Snapshot, user: Any) -> Scope:
-    ids = access.patients_for(user).values_list("patient_id", flat=True)
-    return Scope(snapshot, frozenset(ids))
+    """The snapshot cut down to ``access.patients_for(user)``.
+
+    Kept for the next request of anyone with the same sites while neither the
+    snapshot nor the data (the version: patients, sites) has changed.
+    """
+    m = access.member(user)
+    sites: Any = "all" if m is not None and m.all_sites else None
+    if m is not None and sites is None:
+        sites = tuple(sorted(m.sites.values_list("pk", flat=True)))
+    key = (str(snapshot.folder), snapshot.computed_at, monitoring.data_version(), sites)
+    found = _scopes.get(key)
+    if found is None:
+        ids = access.patients_for(user).values_list("patient_id", flat=True)
+        found = Scope(snapshot, frozenset(ids))
+        if m is not None:
+            while len(_scopes) >= SCOPES_KEPT:
+                _scopes.pop(next(iter(_scopes)))
+            _scopes[key] = found
+    return found
 
 
 def _snapshot(*, refresh: bool = False) -> tuple[monitoring.Snapshot | None, str | None]:
@@ -140,8 +164,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context.update(
             scope=scope,
             stale=monitoring.staleness(s),
-            counts=scope.counts(),
-            response=scope.response_rate(),
+            counts=scope.status_counts,
+            response=scope.response_rate,
             flow_rows=flow_rows(scope.flow),
             figures=_figure_links(scope),
         )
