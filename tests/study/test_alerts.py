@@ -331,3 +331,33 @@ def test_the_cron_command_raises_and_reports(study: dict, monkeypatch: Any) -> N
     assert "21 new alerts (1 low_platelets, 20 overdue_visit); 0 e-mailed" in first.output
     again = CliRunner().invoke(app, ["study", "alerts", "--no-evaluate"])
     assert again.exit_code == 0 and "0 new alerts" in again.output
+
+
+def test_the_daily_run_sends_mails_that_failed_once(
+    study: dict, settings: Any, monkeypatch: Any
+) -> None:
+    from django.core.mail import EmailMessage
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monkeypatch.setattr(alerts, "_latest_snapshot", lambda: None)
+    User.objects.filter(username="coord_a").update(email="coord_a@example.org")
+    _lab(study["patient_a"], D(2024, 1, 20), 10)
+    sent = EmailMessage.send
+
+    def refused(self: EmailMessage, fail_silently: bool = False) -> int:
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(EmailMessage, "send", refused)
+    alerts.raise_alerts(kinds=["low_platelets"])
+    alert = Alert.objects.get()
+    assert alert.emailed_at is None and mail.outbox == []
+    monkeypatch.setattr(EmailMessage, "send", sent)
+    now = alert.raised_at + dt.timedelta(minutes=5)
+    assert alerts.resend_unsent(now) == 0  # raised 5 minutes ago: maybe being sent now
+    now = alert.raised_at + dt.timedelta(minutes=11)
+    assert alerts.resend_unsent(now) == 1 and len(mail.outbox) == 1
+    assert alerts.resend_unsent(now) == 0 and len(mail.outbox) == 1
+    assert Alert.objects.get().emailed_at is not None
+    later = alert.raised_at + dt.timedelta(days=8)  # too old to send now
+    Alert.objects.filter(pk=alert.pk).update(emailed_at=None)
+    assert alerts.resend_unsent(later) == 0

@@ -253,6 +253,8 @@ def study_alerts(
     out.print(
         f"{len(run.raised)} new alerts" + (f" ({counts}); {mailed} e-mailed" if counts else "")
     )
+    if run.resent:
+        out.print(f"{run.resent} earlier alerts e-mailed (their mail had not gone out)")
     if run.evaluation_error:
         err.print(f"losses not read afresh: {run.evaluation_error}")
         raise typer.Exit(1)

@@ -338,6 +338,8 @@ class Run:
 
     raised: list[Alert]
     evaluation_error: str | None = None
+    #: earlier alerts whose e-mail went out on this run (:func:`resend_unsent`)
+    resent: int = 0
 
 
 def run_all(*, evaluate: bool = True, today: dt.date | None = None) -> Run:
@@ -355,7 +357,8 @@ def run_all(*, evaluate: bool = True, today: dt.date | None = None) -> Run:
             snapshot = monitoring.snapshot()
         except monitoring.MonitoringError as failure:
             error = str(failure)
-    return Run(raise_alerts(today=today, snapshot=snapshot), error)
+    raised = raise_alerts(today=today, snapshot=snapshot)
+    return Run(raised, error, resend_unsent())
 
 
 def count_by_kind(raised: Iterable[Alert]) -> dict[str, int]:
@@ -444,6 +447,32 @@ def send_alert_mails(raised: Sequence[Alert]) -> int:
         for alert in sent:
             alert.emailed_at = now
     return len(sent)
+
+
+#: the daily run e-mails again the unsent alerts of this many days
+RETRY_DAYS = 7
+#: ... raised this long ago at least (a mail being sent right now is not sent twice)
+RETRY_AFTER = dt.timedelta(minutes=10)
+
+
+def resend_unsent(now: dt.datetime | None = None) -> int:
+    """E-mail the alerts of the last :data:`RETRY_DAYS` days whose mail was not sent (the
+    mail server was down, or nobody had an address then); how many went out. The rows
+    are locked while their mails go out (``FOR NO KEY UPDATE SKIP LOCKED``), so a second
+    run at the same time skips them instead of sending them twice."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        pending = list(
+            Alert.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
+            .filter(
+                emailed_at=None,
+                raised_at__gte=now - dt.timedelta(days=RETRY_DAYS),
+                raised_at__lte=now - RETRY_AFTER,
+            )
+            .select_related("patient__site")
+            .order_by("pk")
+        )
+        return send_alert_mails(pending) if pending else 0
 
 
 # -- who sees what ---------------------------------------------------------------------
