@@ -113,6 +113,11 @@ def test_figures_are_svg_per_scope_and_cached(two_sites: Path, login: Any) -> No
     other = b.get(urls[1]).content.decode()  # the same URL, another user: their own scope
     assert "n = 1" in other and "n = 68" not in other
     assert b.get("/dashboard/nosuch.svg").status_code == 404
+    from django.test import Client
+
+    for url in ("/dashboard/", urls[0], "/report/"):  # nothing without logging in
+        r = Client().get(url)
+        assert r.status_code == 302 and r["Location"].startswith("/login/"), url
 
 
 def _figure_urls(page: str) -> list[str]:

@@ -284,6 +284,7 @@ def dashboard_figure(request: HttpRequest, name: str) -> HttpResponse:
         _write_svg(draw(scope, name), path)
     response = HttpResponse(path.read_bytes(), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
 
