@@ -229,3 +229,64 @@ def test_the_export_by_copy_is_byte_identical_to_pythons(
     exchange.export_cohort(tmp_path / "mixed")
     assert "1e-05" in (tmp_path / "mixed" / "labs.csv").read_text()
     assert '"rash, ""mild"""' in (tmp_path / "mixed" / "adverse_events.csv").read_text()
+
+
+def _fake_compute(base: Path) -> Any:
+    """Stands for the export and the pipeline: slow, and says who computed."""
+    import datetime as dt
+    import json
+    import os
+    import time
+
+    import pandas as pd
+
+    from itpcohort.study import monitoring
+
+    with (base / "computed-by").open("a") as log:
+        log.write(f"{os.getpid()}\n")
+    time.sleep(1.0)
+    folder = base / "7"
+    folder.mkdir(parents=True)
+    for name in monitoring.FRAMES:
+        pd.DataFrame({"patient_id": []}).to_pickle(folder / f"{name}.pkl")
+    meta = {
+        "version": 7,
+        "computed_at": dt.datetime.now(dt.UTC).isoformat(),
+        "flow": {},
+        "criteria": "iwg2009",
+        "study_drug": "x",
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return monitoring._load(folder)
+
+
+def _worker(base: str, out: Any) -> None:
+    from itpcohort.study import monitoring
+
+    monitoring._memory.clear()
+    out.put(monitoring.snapshot().version)
+
+
+def test_two_workers_compute_a_version_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (gunicorn's workers) ask for the same new version at once: one computes
+    under the file lock, the other waits and loads what it wrote."""
+    import multiprocessing
+
+    from itpcohort.study import monitoring
+
+    monkeypatch.setattr(monitoring, "root", lambda: tmp_path)
+    monkeypatch.setattr(monitoring, "data_version", lambda: 7)
+    monkeypatch.setattr(monitoring, "_compute", _fake_compute)
+    monkeypatch.setattr(monitoring, "_after_evaluation", lambda s: None)
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    workers = [context.Process(target=_worker, args=(str(tmp_path), out)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert sorted(out.get(timeout=5) for _ in workers) == [7, 7]
+    assert len((tmp_path / "computed-by").read_text().split()) == 1
