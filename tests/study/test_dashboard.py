@@ -139,7 +139,8 @@ def test_a_failed_evaluation_is_said_and_the_last_results_marked_not_current(
     with pghistory.context(reason="the wrong drug, on purpose"):
         StudySettings.objects.update(study_drug="romiplostim")
     page = c.get("/dashboard/").content.decode()
-    assert "The study could not be evaluated." in page and "romiplostim" in page
+    assert "No current results." in page and "The study could not be evaluated: " in page
+    assert "romiplostim" in page
     assert "Not current: computed from data version" in page
     assert "the data changed since" in page and "The results below are the last ones" in page
 

@@ -290,3 +290,18 @@ def test_two_workers_compute_a_version_once(
     assert [w.exitcode for w in workers] == [0, 0]
     assert sorted(out.get(timeout=5) for _ in workers) == [7, 7]
     assert len((tmp_path / "computed-by").read_text().split()) == 1
+
+
+def test_an_empty_study_says_there_is_nothing_to_evaluate(
+    tmp_path: Path, settings: Any, login: Any
+) -> None:
+    from itpcohort.study import monitoring, people
+
+    settings.DATA_DIR = tmp_path
+    monitoring._memory.clear()
+    with pytest.raises(monitoring.MonitoringError, match="no patients yet: nothing to evaluate"):
+        monitoring.snapshot()
+    assert monitoring.latest() is None
+    people.add_user("admin", "administrator", [], "correct-horse-battery-9", by="test")
+    page = login("admin").get("/dashboard/").content.decode()
+    assert "No current results." in page and "the study has no patients yet" in page

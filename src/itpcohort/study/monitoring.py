@@ -361,6 +361,8 @@ def _evaluate(work: Path, criteria: str, drug: str | None) -> dict[str, Any]:
     from itpcohort.pipeline import run
     from itpcohort.statistics.analysis import _flow
 
+    if not (work / "cohort" / "patients.csv").read_text(encoding="utf-8").strip().count("\n"):
+        raise ItpCohortError("the study has no patients yet: nothing to evaluate")
     with read_cohort(work / "cohort") as cohort:
         evaluation = run(cohort, criteria, study_drug=drug)
         frames = {name: getattr(evaluation, name) for name in FRAMES}
