@@ -126,3 +126,11 @@ def test_parquet_row_groups_do_not_follow_the_batches(
 
 def _whole(endpoints: pd.DataFrame, folder: Path) -> Path:
     return write_endpoints(endpoints, folder / "whole.parquet")
+
+
+def test_duckdb_gives_a_query_s_memory_back_at_once() -> None:
+    # jemalloc's background threads return what a query freed to the system; without
+    # them a 1M-patient evaluate kept 1.7 GB resident while writing (peak 2.4 GB)
+    with itpcohort.read_cohort(EXAMPLE) as cohort:
+        sql = "SELECT current_setting('allocator_background_threads')"
+        assert cohort.con.sql(sql).fetchall() == [(True,)]
