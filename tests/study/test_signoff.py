@@ -84,6 +84,8 @@ def test_wrong_passwords_lock_the_account_out_of_signing(study, login, settings)
 
 def test_signing_records_name_time_and_meaning_and_locks(study, login) -> None:
     lab = _lab(study["patient_a"])
+    unsigned = login("coord_a").get("/patients/A-001/").content.decode()
+    assert "/patients/A-001/visit/" in unsigned and ">change<" in unsigned
     before = dt.datetime.now(dt.UTC)
     c = _sign(study, login)
     signature = Signature.objects.get()
@@ -92,6 +94,8 @@ def test_signing_records_name_time_and_meaning_and_locks(study, login) -> None:
     assert signature.signed_at.utcoffset() == dt.timedelta(0) and signature.signed_at >= before
     page = login("coord_a").get("/patients/A-001/").content.decode()
     assert "Signed and locked" in page and "Ada Lovelace" in page and SIGNATURE_MEANING in page
+    # the page offers no change: no "New visit", no "change" link (before signing it did)
+    assert "/patients/A-001/visit/" not in page and ">change<" not in page
     # signing twice is refused
     assert c.post("/patients/A-001/sign/", {"password": PASSWORD}).status_code == 400
     # every change is refused, by the app, with the reason in words

@@ -219,6 +219,9 @@ def patient_page(request: HttpRequest, pid: str) -> HttpResponse:
             "criteria": settings.eligibility,
             "identity": identity,
             "may_identity": may_identity,
+            # a signed casebook is read-only: no "New visit", "change" or "delete" links
+            "can_edit": access.role_context(request)["can_edit"]
+            and signoff.valid_signature(patient) is None,
         },
     )
 
