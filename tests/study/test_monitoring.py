@@ -255,6 +255,7 @@ def _fake_compute(base: Path) -> Any:
         "flow": {},
         "criteria": "iwg2009",
         "study_drug": "x",
+        "link": "h7",
     }
     (folder / "meta.json").write_text(json.dumps(meta))
     return monitoring._load(folder)
@@ -277,7 +278,7 @@ def test_two_workers_compute_a_version_once(
     from itpcohort.study import monitoring
 
     monkeypatch.setattr(monitoring, "root", lambda: tmp_path)
-    monkeypatch.setattr(monitoring, "data_version", lambda: 7)
+    monkeypatch.setattr(monitoring, "data_head", lambda: (7, "h7"))
     monkeypatch.setattr(monitoring, "_compute", _fake_compute)
     monkeypatch.setattr(monitoring, "_after_evaluation", lambda s: None)
     context = multiprocessing.get_context("fork")
@@ -305,3 +306,41 @@ def test_an_empty_study_says_there_is_nothing_to_evaluate(
     people.add_user("admin", "administrator", [], "correct-horse-battery-9", by="test")
     page = login("admin").get("/dashboard/").content.decode()
     assert "No current results." in page and "the study has no patients yet" in page
+
+
+def test_the_same_version_number_in_another_history_is_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restored from a backup (or another database on the same data folder)
+    numbers its audit links from the same 1, 2, 3...: the snapshot is stamped with the
+    link's hash too, so version 7 of one history never serves version 7 of another."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from itpcohort.study import monitoring
+
+    head = [(7, "h7")]
+    computed: list[tuple[int, str]] = []
+
+    def fake_compute(base: Path) -> monitoring.Snapshot:
+        computed.append(head[0])
+        empty = pd.DataFrame({"patient_id": []})
+        frames = {name: empty for name in monitoring.FRAMES}
+        return monitoring.Snapshot(
+            version=head[0][0], computed_at=dt.datetime.now(dt.UTC), folder=base,
+            flow={}, criteria="iwg2009", study_drug="x", link=head[0][1], **frames,
+        )  # fmt: skip
+
+    monkeypatch.setattr(monitoring, "root", lambda: tmp_path)
+    monkeypatch.setattr(monitoring, "data_head", lambda: head[0])
+    monkeypatch.setattr(monitoring, "_compute", fake_compute)
+    monkeypatch.setattr(monitoring, "_after_evaluation", lambda s: None)
+    monitoring._memory.clear()
+    first = monitoring.snapshot()
+    assert monitoring.snapshot() is first and computed == [(7, "h7")]  # cached
+    head[0] = (7, "restored")
+    assert not monitoring.is_current(first) and monitoring.staleness(first)
+    again = monitoring.snapshot()
+    assert computed == [(7, "h7"), (7, "restored")] and again.link == "restored"
+    monitoring._memory.clear()

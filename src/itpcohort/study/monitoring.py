@@ -87,6 +87,9 @@ class Snapshot:
     study_drug: str
     #: how long the export and the evaluation took (seconds)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the hash of the audit link at ``version``: the same number in another history
+    #: (a database restored from a backup, another database) is another version
+    link: str = ""
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -147,28 +150,41 @@ def _input_tables() -> list[str]:
     )
 
 
-def data_version() -> int:
-    """The highest audit link of the tables the evaluation reads (0 when none)."""
+def data_head() -> tuple[int, str]:
+    """The highest audit link of the tables the evaluation reads, and its hash ((0, "")
+    when none): what a snapshot is stamped with."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(max(seq), 0) FROM study_auditlink WHERE table_name = ANY(%s)",
+            "SELECT seq, hash FROM study_auditlink WHERE table_name = ANY(%s) "
+            "ORDER BY seq DESC LIMIT 1",
             [_input_tables()],
         )
-        return int(cursor.fetchone()[0])
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def data_version() -> int:
+    """The highest audit link of the tables the evaluation reads (0 when none)."""
+    return data_head()[0]
+
+
+def _stamp(s: Snapshot) -> tuple[int, str]:
+    return s.version, s.link
 
 
 def is_current(s: Snapshot) -> bool:
     """Whether nothing the evaluation reads has changed since ``s`` was computed."""
-    return s.version == data_version()
+    return _stamp(s) == data_head()
 
 
 def staleness(s: Snapshot) -> str | None:
     """What a page must say when ``s`` is not current (None when it is)."""
-    now = data_version()
-    if s.version == now:
+    head = data_head()
+    if _stamp(s) == head:
         return None
+    now = head[0]
     return (
         f"computed from data version {s.version}; the data changed since "
         f"(now version {now}): the results shown may be out of date"
@@ -192,14 +208,17 @@ def snapshot(*, refresh: bool = False) -> Snapshot:
     then gives the last snapshot to show, with :func:`staleness`.
     """
     asked = dt.datetime.now(dt.UTC)
-    version = data_version()
+    head = data_head()
     key = str(root())
     held = _memory.get(key)
-    if held is not None and held.version == version and not refresh:
+    if held is not None and _stamp(held) == head and not refresh:
         return held
     computed = False
     with _lock, _file_lock(root() / ".lock"):
-        found = _load(root() / str(data_version()))
+        head = data_head()
+        found = _load(root() / str(head[0]))
+        if found is not None and _stamp(found) != head:
+            found = None  # the same number in another history: never its results
         if found is not None and refresh and found.computed_at < asked:
             found = None  # computed again, unless another worker just did while we waited
         if found is None:
@@ -294,6 +313,7 @@ def _load(folder: Path) -> Snapshot | None:
         criteria=str(meta["criteria"]),
         study_drug=str(meta["study_drug"]),
         seconds=dict(meta.get("seconds", {})),
+        link=str(meta.get("link", "")),
         **frames,
     )
 
@@ -306,10 +326,10 @@ def _compute(base: Path) -> Snapshot:
     work.mkdir(parents=True)
     try:
         started = time.perf_counter()
-        version, criteria, drug = _export(work / "cohort")
+        (version, link), criteria, drug = _export(work / "cohort")
         exported = time.perf_counter()
         meta = _evaluate(work, criteria, drug)
-        meta.update(version=version, computed_at=dt.datetime.now(dt.UTC).isoformat())
+        meta.update(version=version, link=link, computed_at=dt.datetime.now(dt.UTC).isoformat())
         meta["seconds"] = {
             "export": round(exported - started, 3),
             "evaluate": round(time.perf_counter() - exported, 3),
@@ -336,9 +356,10 @@ def _compute(base: Path) -> Snapshot:
     return found
 
 
-def _export(folder: Path) -> tuple[int, str, str | None]:
-    """The version, the study's criteria and study drug, and its tables as a cohort folder,
-    read in one consistent view of the database (a repeatable-read transaction)."""
+def _export(folder: Path) -> tuple[tuple[int, str], str, str | None]:
+    """The version (and its link's hash), the study's criteria and study drug, and its
+    tables as a cohort folder, read in one consistent view of the database (a
+    repeatable-read transaction)."""
     from django.db import connection, transaction
 
     from itpcohort.study.exchange import export_cohort
@@ -350,9 +371,9 @@ def _export(folder: Path) -> tuple[int, str, str | None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         settings = StudySettings.current()  # made on first use: a change of its own
-        version = data_version()
+        head = data_head()
         export_cohort(folder)
-    return version, settings.criteria or "iwg2009", (settings.study_drug or "").strip() or None
+    return head, settings.criteria or "iwg2009", (settings.study_drug or "").strip() or None
 
 
 def _evaluate(work: Path, criteria: str, drug: str | None) -> dict[str, Any]:
