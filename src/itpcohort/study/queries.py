@@ -344,6 +344,11 @@ def raise_automatic_queries(patients: QuerySet[Patient] | None = None) -> int:
     scope = patients if patients is not None else Patient.objects.all()
     scope = scope.filter(deleted=False)
     findings = {f.key: f for f in [*_cell_findings(scope), *_missing_visits(scope)]}
+    raised = DataQuery.objects.filter(check_key__in=list(findings)).values_list(
+        "check_key", flat=True
+    )
+    for key in raised:  # raised before: no need to take the chain's lock for them
+        findings.pop(key)
     if not findings:
         return 0
     with transaction.atomic(), pghistory.context(username="edit checks", reason="edit check"):
