@@ -9,6 +9,7 @@ P1, P2 and ODD at SITE-A, P4 at SITE-B.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,20 @@ ODD = "<img src=x onerror=alert(1)>$x"  # no slash: a path segment of the URL
 
 
 @pytest.fixture
-def imported(db: None, tmp_path: Path) -> dict[str, object]:
-    from itpcohort.study import people
+def imported(db: None, tmp_path: Path, settings: object) -> Iterator[dict[str, object]]:
+    from itpcohort.study import monitoring, people
     from itpcohort.study.exchange import import_cohort
+
+    # the study's own data folder: no snapshot left there by another test
+    settings.DATA_DIR = tmp_path / "data"  # type: ignore[attr-defined]
+    monitoring._memory.clear()
 
     sites = {"P1": "SITE-A", "P2": "SITE-A", ODD: "SITE-A", "P4": "SITE-B"}
     import_cohort(write_cohort(tmp_path / "cohort", ODD, sites))
     people.add_user("coord_a", "coordinator", ["SITE-A"], PASSWORD, by="test")
     people.add_user("coord_b", "coordinator", ["SITE-B"], PASSWORD, by="test")
-    return {"folder": tmp_path / "cohort"}
+    yield {"folder": tmp_path / "cohort"}
+    monitoring._memory.clear()
 
 
 def _text(page: str) -> str:
