@@ -102,3 +102,25 @@ def own_tmp() -> object:
     folder = Path(tempfile.mkdtemp(prefix="itpcohort-study-cli-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> object:
+    """Debian's headless Chromium for a browser test module (never a downloaded browser).
+
+    Only while it is up is ``DJANGO_ALLOW_ASYNC_UNSAFE`` set: Playwright's sync API
+    runs an event loop in the test's thread, and the test still reads the database.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

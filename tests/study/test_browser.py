@@ -1,8 +1,8 @@
 """End to end in Debian's headless Chromium against a live server (the issue's journey).
 
 Screenshots of the main pages go to ``tests/study/artifacts/`` (not kept in git).
-Only this module sets ``DJANGO_ALLOW_ASYNC_UNSAFE``: Playwright's sync API runs an
-event loop in the test's thread, and the test still reads the database directly.
+The browser is conftest's ``chromium`` fixture, which alone sets
+``DJANGO_ALLOW_ASYNC_UNSAFE``, and only while a browser module runs.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +24,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        with sync_api.sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            yield chromium
-            chromium.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
