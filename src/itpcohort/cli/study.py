@@ -38,7 +38,9 @@ user_app = typer.Typer(
     help="Study accounts: add users with a role and sites.", no_args_is_help=True
 )
 study_app = typer.Typer(
-    help="The study database: import, export, verify the audit trail.", no_args_is_help=True
+    help="The study database: import, export, verify the audit trail, raise alerts and "
+    "automatic queries.",
+    no_args_is_help=True,
 )
 
 
