@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from itpcohort.errors import ItpCohortError
-from itpcohort.outputs import atomic_path, safe_frame, write_csv
+from itpcohort.outputs import atomic_path, safe_cell, safe_frame
 
 #: the per-patient endpoints table, in the spec's column order
 ENDPOINT_COLUMNS: tuple[str, ...] = (
@@ -75,6 +81,116 @@ def _csv_frame(endpoints: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: the CSV's text columns: the only ones whose cells may need ``'`` or quotes
+TEXT_COLUMNS = ("patient_id", "best_response", "loss_phase")
+BOOLEAN_COLUMNS = ("response_duration_censored", "sustained_off_treatment")
+#: a text cell matching neither needs neither a ``'`` (outputs.safe_cell) nor quotes
+_FORMULA_START = "^[=+@\t\r-]"
+_NOT_PLAIN = "[^0-9A-Za-z_ .:/'=+@-]"
+#: rows joined into lines at a time (the text of a slice stays well under 2 GB)
+_CSV_SLICE_ROWS = 1 << 20
+#: dates the fast path writes as strftime does (4-digit years)
+_DATE_RANGE = (np.datetime64("1000-01-01", "s"), np.datetime64("9999-12-31T23:59:59", "s"))
+
+
+def _write_csv_rows(endpoints: pd.DataFrame, handle: BinaryIO, *, header: bool) -> None:
+    """Append ``endpoints`` to a CSV: the bytes ``safe_frame(_csv_frame(...)).to_csv`` gives.
+
+    A normalised table (:func:`normalise_endpoints`) is formatted column by
+    column in Arrow, much faster; any other frame takes the pandas path.
+    """
+    columns = _csv_columns(endpoints)
+    if columns is None:
+        text = safe_frame(_csv_frame(endpoints)).to_csv(None, header=header, index=False, na_rep="")
+        handle.write(text.encode("utf-8"))
+        return
+    if header:
+        handle.write((",".join(ENDPOINT_COLUMNS) + os.linesep).encode("utf-8"))
+    for start in range(0, len(endpoints), _CSV_SLICE_ROWS):
+        cells = [c.slice(start, _CSV_SLICE_ROWS) for c in columns]
+        rows = pc.binary_join_element_wise(*cells, ",")
+        lines = pc.binary_join_element_wise(rows, os.linesep, "")
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
+        handle.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[len(lines)]])
+
+
+def _csv_columns(endpoints: pd.DataFrame) -> list[pa.Array] | None:
+    """The cells of each column as CSV text (no nulls), or None if not a normalised table."""
+    if tuple(endpoints.columns) != ENDPOINT_COLUMNS or not all(
+        _normalised(col, endpoints[col].dtype) for col in ENDPOINT_COLUMNS
+    ):
+        return None
+    columns: list[pa.Array] = []
+    for col in ENDPOINT_COLUMNS:
+        values = endpoints[col]
+        if col in DATE_COLUMNS:
+            dates = _csv_dates(values)
+            if dates is None:
+                return None
+            columns.append(dates)
+        elif col in TEXT_COLUMNS:
+            columns.append(_csv_text(pa.array(values.array, type=pa.string())))
+        elif col in BOOLEAN_COLUMNS:
+            flags = pa.array(values.array, type=pa.bool_())
+            columns.append(pc.fill_null(pc.if_else(flags, "true", "false"), ""))
+        elif col == "baseline_platelets":  # as pandas' to_csv does: numpy's str
+            numbers = values.to_numpy()
+            columns.append(pa.array(numbers.astype(str), mask=np.isnan(numbers), type=pa.string()))
+        else:
+            counts = pa.array(values.array, type=pa.int64())
+            columns.append(pc.fill_null(pc.cast(counts, pa.string()), ""))
+    return [_one_chunk(pc.fill_null(c, "")) for c in columns]
+
+
+def _one_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _normalised(col: str, dtype: object) -> bool:
+    """Whether a column has the dtype :func:`normalise_endpoints` gives it."""
+    if col in DATE_COLUMNS:
+        return isinstance(dtype, np.dtype) and dtype.kind == "M"
+    if col in DAY_COLUMNS:
+        return isinstance(dtype, pd.Int64Dtype)
+    if col in BOOLEAN_COLUMNS:
+        return isinstance(dtype, pd.BooleanDtype) or dtype == np.dtype(bool)
+    if col == "baseline_platelets":
+        return dtype == np.dtype("float64")
+    return isinstance(dtype, pd.StringDtype)
+
+
+def _csv_dates(values: pd.Series) -> pa.Array | None:
+    """ISO dates as ``strftime("%Y-%m-%d")`` gives them; None outside years 1000-9999."""
+    seconds = values.to_numpy().astype("datetime64[s]")
+    missing = np.isnat(seconds)
+    present = seconds[~missing]
+    if len(present) and (present.min() < _DATE_RANGE[0] or present.max() > _DATE_RANGE[1]):
+        return None
+    days = seconds.astype("datetime64[D]").view("int64")
+    days = np.where(missing, 0, days).astype("int32")
+    return pc.cast(pa.array(days, mask=missing, type=pa.date32()), pa.string())
+
+
+def _csv_text(values: pa.Array) -> pa.Array:
+    """Text cells made spreadsheet-safe (:func:`safe_cell`) then quoted as the csv module does.
+
+    Only cells that could need either go through Python, one by one.
+    """
+    for pattern, fix in ((_FORMULA_START, safe_cell), (_NOT_PLAIN, _csv_field)):
+        mask = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+        if pc.any(mask).as_py():
+            fixed = [fix(v) for v in pc.filter(values, mask).to_pylist()]
+            values = pc.replace_with_mask(values, mask, pa.array(fixed, type=pa.string()))
+    return values
+
+
+def _csv_field(text: str) -> str:
+    """One non-empty cell as pandas' ``to_csv`` writes it (the csv module, minimal quoting)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL).writerow([text])
+    return buffer.getvalue()[: -len(os.linesep)]
+
+
 #: the endpoints table's file formats, by suffix
 FORMATS = (".csv", ".parquet")
 
@@ -96,10 +212,12 @@ def write_endpoints(endpoints: pd.DataFrame, path: str | Path) -> Path:
     is prefixed with ``'`` (:mod:`itpcohort.outputs`).
     """
     target = check_endpoints_path(path)
-    if target.suffix.lower() == ".csv":
-        return write_csv(_csv_frame(endpoints), target)  # spreadsheet-safe IDs
     with atomic_path(target) as temporary:
-        pq.write_table(_arrow_table(endpoints), temporary, row_group_size=ROW_GROUP_ROWS)
+        if target.suffix.lower() == ".csv":
+            with temporary.open("wb") as handle:
+                _write_csv_rows(endpoints, handle, header=True)
+        else:
+            pq.write_table(_arrow_table(endpoints), temporary, row_group_size=ROW_GROUP_ROWS)
     return target
 
 
@@ -116,10 +234,9 @@ def write_endpoint_batches(batches: Iterable[pd.DataFrame], path: str | Path) ->
     target = check_endpoints_path(path)
     with atomic_path(target) as temporary:
         if target.suffix.lower() == ".csv":
-            with temporary.open("w", encoding="utf-8", newline="") as handle:
+            with temporary.open("wb") as handle:
                 for number, batch in enumerate(batches):
-                    csv = safe_frame(_csv_frame(batch))
-                    csv.to_csv(handle, header=number == 0, index=False, na_rep="")
+                    _write_csv_rows(batch, handle, header=number == 0)
         else:
             _write_parquet_batches((_arrow_table(b) for b in batches), temporary)
     return target
