@@ -128,6 +128,7 @@ def _hand_made() -> pd.DataFrame:
     rows.append({"patient_id": None})  # missing in every column
     rows.append({"patient_id": "P-none", "response_duration_censored": True})
     floats = [0.1, 1e-5, 1e20, 1e16, 123456789.123, -0.0, float("inf"), 2.5e-300, 15.0]
+    floats += [-3.0, 0.0, 1e15, 999999999999999.0, 5e-324, -float("inf"), 2**53 + 2.0]
     rows += [{"patient_id": f"F{i}", "baseline_platelets": v} for i, v in enumerate(floats)]
     times = ["1969-12-31T12:00:00", "1000-01-01", "9999-12-31T23:59:59", "1500-06-01T23:59"]
     rows += [{"patient_id": f"D{i}", "start_date": t, "loss_date": t} for i, t in enumerate(times)]
@@ -153,6 +154,8 @@ def test_the_hand_made_table_is_written_as_before(tmp_path: Path) -> None:
     assert '\n"a,b",' in text and '\n"say ""hi""",' in text
     assert ",true,-9223372036854775807\n" in text and ",4611686018427387904," in text
     assert "\n,,,,,,,,,,,,,false,\n" in text  # the all-missing row
+    assert "\nF10,,,0.0," in text and "\nF12,,,999999999999999.0," in text
+    assert "\nF11,,,1000000000000000.0," in text and "\nF5,,,-0.0," in text
     assert "\nF2,,,1e+20," in text and "\nF1,,,1e-05," in text and "\nF6,,,inf," in text
     assert "\nD0,1969-12-31,,," in text and "\nD2,9999-12-31,," in text
 

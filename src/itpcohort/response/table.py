@@ -133,9 +133,8 @@ def _csv_columns(endpoints: pd.DataFrame) -> list[pa.Array] | None:
         elif col in BOOLEAN_COLUMNS:
             flags = pa.array(values.array, type=pa.bool_())
             columns.append(pc.fill_null(pc.if_else(flags, "true", "false"), ""))
-        elif col == "baseline_platelets":  # as pandas' to_csv does: numpy's str
-            numbers = values.to_numpy()
-            columns.append(pa.array(numbers.astype(str), mask=np.isnan(numbers), type=pa.string()))
+        elif col == "baseline_platelets":
+            columns.append(_csv_floats(values.to_numpy()))
         else:
             counts = pa.array(values.array, type=pa.int64())
             columns.append(pc.fill_null(pc.cast(counts, pa.string()), ""))
@@ -169,6 +168,23 @@ def _csv_dates(values: pd.Series) -> pa.Array | None:
     days = seconds.astype("datetime64[D]").view("int64")
     days = np.where(missing, 0, days).astype("int32")
     return pc.cast(pa.array(days, mask=missing, type=pa.date32()), pa.string())
+
+
+def _csv_floats(numbers: np.ndarray) -> pa.Array:
+    """Floats as pandas' ``to_csv`` writes them: numpy's ``str`` (shortest repr), NaN empty.
+
+    A whole number under 10**15 (not -0.0) is ``str`` of the integer plus ``.0``
+    there; made so in Arrow, only the other numbers go through numpy's ``str``.
+    """
+    missing = np.isnan(numbers)
+    whole = (np.abs(numbers) < 1e15) & (numbers == np.trunc(numbers))
+    whole &= ~((numbers == 0) & np.signbit(numbers))
+    integers = pa.array(np.where(whole, numbers, 0).astype(np.int64), mask=~whole)
+    cells = pc.binary_join_element_wise(pc.cast(integers, pa.string()), ".0", "")
+    rest = ~whole & ~missing
+    if rest.any():
+        cells = pc.replace_with_mask(cells, pa.array(rest), pa.array(numbers[rest].astype(str)))
+    return cells
 
 
 def _csv_text(values: pa.Array) -> pa.Array:
