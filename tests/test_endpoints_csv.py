@@ -7,7 +7,9 @@ quoted text, unicode, large integers, float spellings, dates of any year.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -64,10 +66,24 @@ def _reference_csv(endpoints: pd.DataFrame, batches: int = 1) -> bytes:
     size = max(1, math.ceil(len(endpoints) / batches))
     parts = [endpoints.iloc[i : i + size] for i in range(0, len(endpoints), size)] or [endpoints]
     text = "".join(
-        _old_safe_frame(_old_csv_frame(part)).to_csv(None, header=n == 0, index=False, na_rep="")
+        _quoted_cr(_old_safe_frame(_old_csv_frame(part))).to_csv(
+            None, header=n == 0, index=False, na_rep=""
+        )
         for n, part in enumerate(parts)
     )
-    return text.encode("utf-8")
+    # one change on purpose: a cell with a carriage return is quoted (Python 3.11's csv
+    # module left it bare with a \n line end, and readers broke the row there)
+    return text.replace(_CR, "\r").encode("utf-8")
+
+
+_CR = "\x01,\x01"  # stands for \r while pandas writes: its comma makes the cell quoted
+
+
+def _quoted_cr(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in ("patient_id", "best_response", "loss_phase"):
+        out[column] = out[column].astype("string").str.replace("\r", _CR, regex=False)
+    return out
 
 
 def _written(endpoints: pd.DataFrame, folder: Path, batches: int = 1) -> tuple[bytes, bytes]:
@@ -149,7 +165,7 @@ def test_the_hand_made_table_is_written_as_before(tmp_path: Path) -> None:
     assert "\n'=SUM(A1),2020-01-01," in text
     assert "\n-5,2020-01-01," in text  # a number: no quote mark
     assert '\n"\'\tP1",' not in text and "\n'\tP1," in text  # a tab is not quoted
-    assert "\n'\rP2,2020" in text  # nor a carriage return (Python 3.11's csv, lineterminator \n)
+    assert '\n"\'\rP2",2020' in text  # a carriage return is quoted (readers break rows there)
     assert '\n"line\nbreak",2020' in text
     assert '\n"a,b",' in text and '\n"say ""hi""",' in text
     assert ",true,-9223372036854775807\n" in text and ",4611686018427387904," in text
@@ -169,10 +185,22 @@ def test_dates_before_year_1000_take_the_old_path(tmp_path: Path) -> None:
 def test_a_table_not_normalised_takes_the_old_path(tmp_path: Path) -> None:
     frame = _hand_made().astype({"patient_id": object, "days_to_cr": "float64"})
     assert table._csv_columns(frame) is None
-    assert _written(frame, tmp_path, batches=3) == (
-        _reference_csv(frame),
-        _reference_csv(frame, batches=3),
-    )
+    whole, batched = _written(frame, tmp_path, batches=3)
+    # the hand-made table has a carriage return in a cell: the old path then ends its
+    # lines with CRLF, so that the csv module quotes that cell; the cells are the same
+    assert whole.count(b"\r\n") == len(frame) + 1 and b'"\'\rP2",' in whole
+
+    def rows(data: bytes) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+    assert rows(whole) == rows(_reference_csv(frame))
+    assert rows(batched) == rows(_reference_csv(frame, batches=3))
+    texts = frame[["patient_id", "best_response", "loss_phase"]].astype("string")
+    plain = frame[~texts.apply(lambda c: c.str.contains("\r", na=False)).any(axis=1)]
+    assert _written(plain, tmp_path, batches=3) == (
+        _reference_csv(plain),
+        _reference_csv(plain, batches=3),
+    )  # without one, the bytes of before
 
 
 def test_empty_tables_and_no_batches(tmp_path: Path) -> None:

@@ -101,7 +101,13 @@ def _write_csv_rows(endpoints: pd.DataFrame, handle: BinaryIO, *, header: bool) 
     """
     columns = _csv_columns(endpoints)
     if columns is None:
-        text = safe_frame(_csv_frame(endpoints)).to_csv(None, header=header, index=False, na_rep="")
+        frame = safe_frame(_csv_frame(endpoints))
+        texts = frame.select_dtypes(include=["object", "string"])
+        # a carriage return in a cell: CRLF line ends, so the csv module quotes it
+        cr = bool(texts.apply(lambda c: c.astype("string").str.contains("\r").any()).any())
+        text = frame.to_csv(
+            None, header=header, index=False, na_rep="", lineterminator="\r\n" if cr else None
+        )
         handle.write(text.encode("utf-8"))
         return
     if header:
@@ -201,10 +207,15 @@ def _csv_text(values: pa.Array) -> pa.Array:
 
 
 def _csv_field(text: str) -> str:
-    """One non-empty cell as pandas' ``to_csv`` writes it (the csv module, minimal quoting)."""
+    """One non-empty cell as pandas' ``to_csv`` writes it (the csv module, minimal quoting),
+    and quoted too when it holds a carriage return: Python 3.11's csv module leaves
+    ``\r`` unquoted with a ``\n`` line end, and a reader would break the row there."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL).writerow([text])
-    return buffer.getvalue()[: -len(os.linesep)]
+    field = buffer.getvalue()[: -len(os.linesep)]
+    if "\r" in text and not field.startswith('"'):
+        field = '"' + text.replace('"', '""') + '"'
+    return field
 
 
 #: the endpoints table's file formats, by suffix
