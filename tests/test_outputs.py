@@ -113,3 +113,22 @@ def test_no_output_cell_starts_a_formula(tmp_path: Path, attack: str) -> None:
     assert "'" + attack in cells  # the patient ID in endpoints.csv, quoted
     risky = [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r")]
     assert not risky
+
+
+def test_a_carriage_return_in_a_cell_is_quoted(tmp_path: Path) -> None:
+    """A bare \\r breaks a row for CSV readers; Python 3.11's csv module quotes a cell only
+    for its line end's characters, so such a file is written with CRLF line ends."""
+    import io
+
+    import pandas as pd
+
+    from itpcohort.outputs import line_end, write_csv
+
+    frame = pd.DataFrame({"patient_id": ["P1", "a\rb"], "n": [1, 2]})
+    assert line_end(frame) == "\r\n" and line_end(frame.iloc[:1]) == "\n"
+    data = write_csv(frame, tmp_path / "t.csv").read_bytes()
+    assert b'"a\rb",2\r\n' in data
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert rows == [["patient_id", "n"], ["P1", "1"], ["a\rb", "2"]]
+    plain = write_csv(frame.iloc[:1], tmp_path / "p.csv").read_bytes()
+    assert plain == b"patient_id,n\nP1,1\n"  # without one: \n line ends, as before

@@ -110,8 +110,22 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def line_end(frame: pd.DataFrame) -> str:
+    """The line end a CSV of ``frame`` needs: ``\n``, or ``\r\n`` when a text cell holds a
+    carriage return (Python 3.11's csv module quotes a cell only for the characters of
+    its line end, and a reader breaks a row at a bare ``\r``)."""
+    texts = [
+        frame.iloc[:, i]
+        for i, dtype in enumerate(frame.dtypes)
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
+    ]
+    has_cr = any(v.map(lambda c: isinstance(c, str) and "\r" in c).any() for v in texts)
+    return "\r\n" if has_cr else "\n"
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a spreadsheet-safe CSV atomically (empty cells for missing values)."""
+    safe = safe_frame(frame)
     with atomic_path(path) as temporary:
-        safe_frame(frame).to_csv(temporary, index=False, na_rep="")
+        safe.to_csv(temporary, index=False, na_rep="", lineterminator=line_end(safe))
     return Path(path)

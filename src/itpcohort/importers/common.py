@@ -282,7 +282,7 @@ def write_cohort_folder(
             )
         else:
             frame = frame.reindex(columns=columns)
-        frame.to_csv(out / f"{name}.csv", index=False)
+        frame.to_csv(out / f"{name}.csv", index=False, lineterminator=outputs.line_end(frame))
     rec.write(out)
     return out
 
