@@ -268,3 +268,19 @@ def test_any_table_is_written_as_before(
 def test_each_odd_text_in_each_text_column(tmp_path: Path, value: str) -> None:
     frame = _frame([{"patient_id": value, "best_response": value, "loss_phase": value}])
     assert _written(frame, tmp_path) == (_reference_csv(frame),) * 2
+
+
+def test_slices_of_rows_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path formats a slice of rows at a time (memory): slices of 3 rows give the
+    bytes of one slice, with and without a header, in one file and in batches."""
+    frame = _hand_made()
+    whole = _written(frame, tmp_path)
+    monkeypatch.setattr(table, "_CSV_SLICE_ROWS", 3)
+    assert len(frame) > 3 and _written(frame, tmp_path, batches=2) == (
+        whole[0],
+        _reference_csv(frame, batches=2),
+    )
+    empty = frame.iloc[:0]
+    assert _written(empty, tmp_path) == (_reference_csv(empty),) * 2

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from itpcohort.errors import ItpCohortError
-from itpcohort.outputs import atomic_path, safe_cell, safe_frame
+from itpcohort.outputs import atomic_path, line_end, safe_cell, safe_frame
 
 #: the per-patient endpoints table, in the spec's column order
 ENDPOINT_COLUMNS: tuple[str, ...] = (
@@ -88,7 +88,7 @@ BOOLEAN_COLUMNS = ("response_duration_censored", "sustained_off_treatment")
 _FORMULA_START = "^[=+@\t\r-]"
 _NOT_PLAIN = "[^0-9A-Za-z_ .:/'=+@-]"
 #: rows joined into lines at a time (the text of a slice stays well under 2 GB)
-_CSV_SLICE_ROWS = 1 << 20
+_CSV_SLICE_ROWS = 1 << 16
 #: dates the fast path writes as strftime does (4-digit years)
 _DATE_RANGE = (np.datetime64("1000-01-01", "s"), np.datetime64("9999-12-31T23:59:59", "s"))
 
@@ -97,24 +97,26 @@ def _write_csv_rows(endpoints: pd.DataFrame, handle: BinaryIO, *, header: bool) 
     """Append ``endpoints`` to a CSV: the bytes ``safe_frame(_csv_frame(...)).to_csv`` gives.
 
     A normalised table (:func:`normalise_endpoints`) is formatted column by
-    column in Arrow, much faster; any other frame takes the pandas path.
+    column in Arrow, much faster, a slice of rows at a time (little memory on top of
+    the table's); any other frame takes the pandas path.
     """
-    columns = _csv_columns(endpoints)
-    if columns is None:
-        frame = safe_frame(_csv_frame(endpoints))
-        texts = frame.select_dtypes(include=["object", "string"])
-        # a carriage return in a cell: CRLF line ends, so the csv module quotes it
-        cr = bool(texts.apply(lambda c: c.astype("string").str.contains("\r").any()).any())
-        text = frame.to_csv(
-            None, header=header, index=False, na_rep="", lineterminator="\r\n" if cr else None
-        )
-        handle.write(text.encode("utf-8"))
-        return
-    if header:
-        handle.write((",".join(ENDPOINT_COLUMNS) + os.linesep).encode("utf-8"))
-    for start in range(0, len(endpoints), _CSV_SLICE_ROWS):
-        cells = [c.slice(start, _CSV_SLICE_ROWS) for c in columns]
-        rows = pc.binary_join_element_wise(*cells, ",")
+    for start in range(0, max(len(endpoints), 1), _CSV_SLICE_ROWS):
+        part = endpoints.iloc[start : start + _CSV_SLICE_ROWS]
+        first = header and start == 0
+        columns = _csv_columns(part)
+        if columns is None:
+            frame = safe_frame(_csv_frame(part))
+            # a text cell with a carriage return: CRLF line ends, so the csv module quotes it
+            text = frame.to_csv(
+                None, header=first, index=False, na_rep="", lineterminator=line_end(frame)
+            )
+            handle.write(text.encode("utf-8"))
+            continue
+        if first:
+            handle.write((",".join(ENDPOINT_COLUMNS) + os.linesep).encode("utf-8"))
+        if not len(part):
+            continue
+        rows = pc.binary_join_element_wise(*columns, ",")
         lines = pc.binary_join_element_wise(rows, os.linesep, "")
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
         handle.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[len(lines)]])
