@@ -103,6 +103,40 @@ def derive_rescue_windows(treatments: ir.Table, criteria: Criteria) -> ir.Table:
     )
 
 
+def _rows_after_start(
+    platelets: ir.Table,
+    bleeding: ir.Table,
+    treatment: ir.Table,
+    baseline: ir.Table,
+    rescue_windows: ir.Table,
+) -> tuple[ir.Table, ir.Table]:
+    """Rule 2's rows: the counts and the bleedings dated after the study drug's start.
+
+    Each carries the patient's ``start_date``, ``end_date`` and ``baseline_platelets``
+    (a left join: a patient without a baseline has none, hence no level; engines
+    then estimate the counts as many and build their hash tables from the rescues);
+    each count also ``washed``: whether it falls from the first day of a rescue
+    through ``rescue_washout_days`` after its last (then not evaluable). A count in
+    several windows matches each of them.
+    """
+    per_patient = treatment.left_join(baseline, "patient_id").select(
+        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
+    )
+    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
+    w = rescue_windows
+    counts = counts.left_join(
+        w,
+        [
+            counts.patient_id == w.patient_id,
+            counts.date >= w.rescue_start,
+            w.rescue_end.isnull() | (days_between(counts.date, w.rescue_end) <= w.washout_days),
+        ],
+    )
+    counts = counts.mutate(washed=w.rescue_start.notnull())
+    bleeds = bleeding.join(per_patient, "patient_id")
+    return counts, bleeds.filter(bleeds.date > bleeds.start_date)
+
+
 def derive_days(
     platelets: ir.Table,
     bleeding: ir.Table,
@@ -124,33 +158,17 @@ def derive_days(
     the lowest: the level of its lowest count, or NR with a bleeding. One
     aggregation of the rows does it all; no second pass over the days.
     """
-    per_patient = treatment.left_join(baseline, "patient_id").select(
-        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
-    )
-    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
-    w = rescue_windows
-    # a count in a washout matches a rescue window (several windows may match: no matter)
-    counts = counts.left_join(
-        w,
-        [
-            counts.patient_id == w.patient_id,
-            counts.date >= w.rescue_start,
-            w.rescue_end.isnull() | (days_between(counts.date, w.rescue_end) <= w.washout_days),
-        ],
-    )
+    counts, bleeds = _rows_after_start(platelets, bleeding, treatment, baseline, rescue_windows)
     counts = counts.select(
         counts.patient_id,
         counts.date,
         counts.value,
         counts.end_date,
-        washed=w.rescue_start.notnull(),
+        washed=counts.washed,
         bleeding=ibis.null("int64"),
         level=_count_level(counts.value, counts.baseline_platelets, criteria),
     )
-    bleeds = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(
-        per_patient, "patient_id"
-    )
-    bleeds = bleeds.filter(bleeds.date > bleeds.start_date).select(
+    bleeds = bleeds.filter(bleeds.who_grade >= criteria.bleeding_min_grade).select(
         bleeds.patient_id,
         bleeds.date,
         value=ibis.null("float64"),
@@ -209,34 +227,16 @@ def derive_observations(
     so the rows need no aggregation into days. The same rows as the evaluable
     days of :func:`derive_days`, before the lowest is taken.
     """
-    # a left join: patients without a baseline have no level (and engines estimate the
-    # counts below as many, so that they build their hash tables from the rescues)
-    per_patient = treatment.left_join(baseline, "patient_id").select(
-        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
-    )
-    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
-    w = rescue_windows
-    # a count in a rescue washout is not evaluable (rule 2): it matches a rescue window
-    # (a left join; several windows may match: each match is dropped)
-    counts = counts.left_join(
-        w,
-        [
-            counts.patient_id == w.patient_id,
-            counts.date >= w.rescue_start,
-            w.rescue_end.isnull() | (days_between(counts.date, w.rescue_end) <= w.washout_days),
-        ],
-    )
+    counts, bleeds = _rows_after_start(platelets, bleeding, treatment, baseline, rescue_windows)
     level = _count_level(counts.value, counts.baseline_platelets, criteria)
     counts = counts.select(
         counts.patient_id,
         "date",
         "end_date",
-        level=ibis.ifelse(w.rescue_start.isnull(), level, ibis.null("int8")),
+        # a count in a rescue washout is not evaluable (rule 2); each match is dropped
+        level=ibis.ifelse(counts.washed, ibis.null("int8"), level),
     )
-    bleeds = bleeding.filter(_.who_grade >= criteria.bleeding_min_grade).join(
-        per_patient, "patient_id"
-    )
-    bleeds = bleeds.filter(bleeds.date > bleeds.start_date).select(
+    bleeds = bleeds.filter(bleeds.who_grade >= criteria.bleeding_min_grade).select(
         "patient_id",
         "date",
         "end_date",
