@@ -640,26 +640,17 @@ def _marks_lane(ax: plt.Axes, t: PatientTimeline, frame: _Frame) -> None:
                 ha="center",
                 fontsize=6.5,
             )
-    if not len(b):
-        ax.text(
-            0.01,
-            1,
-            "none recorded",
-            transform=ax.get_yaxis_transform(),
-            fontsize=7,
-            color="#737373",
-            va="center",
-        )
-    if not len(a):
-        ax.text(
-            0.01,
-            0,
-            "none recorded",
-            transform=ax.get_yaxis_transform(),
-            fontsize=7,
-            color="#737373",
-            va="center",
-        )
+    for row, events in ((1, b), (0, a)):  # bleeding on row 1, adverse events on row 0
+        if not len(events):
+            ax.text(
+                0.01,
+                row,
+                "none recorded",
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+                color="#737373",
+                va="center",
+            )
     ax.set_yticks([0, 1], ["adverse events\n(CTCAE grade)", "bleeding\n(WHO grade)"], fontsize=7)
     ax.set_ylim(-0.6, 1.8)
     ax.spines["left"].set_visible(False)
