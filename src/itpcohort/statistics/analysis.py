@@ -357,7 +357,7 @@ def _safety_rows(ae: dict[str, Any], bleeding: dict[str, Any], terms: pd.DataFra
 def _tables(a: Analysis, data: pd.DataFrame, cohort: Cohort, tests: bool) -> None:
     s, drug = a.summary, a.study_drug or "the study drug"
     assert a.frames is not None
-    flow = _flow(a.frames.patients, data)
+    flow = patient_flow(a.frames.patients, data)
     s["flow"] = {row.step: int(row.n) for row in flow.itertuples()}
     a.tables["flow"] = flow
     a.layouts["flow"] = Layout(
@@ -378,7 +378,7 @@ def _tables(a: Analysis, data: pd.DataFrame, cohort: Cohort, tests: bool) -> Non
     )
 
 
-def _flow(patients: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+def patient_flow(patients: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     """Screened -> excluded (by reason) -> enrolled -> treated -> evaluable -> responders."""
     excluded = patients[~patients["_enrolled"]]
     rows = [("screened", len(patients))]

@@ -38,7 +38,7 @@ from django.views.decorators.http import require_POST
 from itpcohort.errors import ItpCohortError
 from itpcohort.report import figures
 from itpcohort.statistics import formats
-from itpcohort.statistics.analysis import _flow
+from itpcohort.statistics.analysis import patient_flow
 from itpcohort.statistics.descriptive import rate
 from itpcohort.statistics.time_to_event import estimate_curves
 from itpcohort.study import access, monitoring, schedule
@@ -95,7 +95,7 @@ class Scope:
     @cached_property
     def flow(self) -> dict[str, int]:
         """The report's flow (statistics.analysis) of these patients."""
-        flow = _flow(self.patients, self.endpoints)
+        flow = patient_flow(self.patients, self.endpoints)
         return {str(row.step): int(row.n) for row in flow.itertuples()}
 
     @cached_property

@@ -380,7 +380,7 @@ def _evaluate(work: Path, criteria: str, drug: str | None) -> dict[str, Any]:
     """The one pipeline on the exported folder; the frames written as pickles."""
     from itpcohort.cohort import read_cohort
     from itpcohort.pipeline import run
-    from itpcohort.statistics.analysis import _flow
+    from itpcohort.statistics.analysis import patient_flow
 
     if not (work / "cohort" / "patients.csv").read_text(encoding="utf-8").strip().count("\n"):
         raise ItpCohortError("the study has no patients yet: nothing to evaluate")
@@ -401,7 +401,7 @@ def _evaluate(work: Path, criteria: str, drug: str | None) -> dict[str, Any]:
     (work / "tables").mkdir()
     for key, frame in tables.items():
         frame.to_pickle(work / "tables" / f"{key}.pkl")
-    flow = _flow(tables["patients"], frames["endpoints"])
+    flow = patient_flow(tables["patients"], frames["endpoints"])
     return {
         "flow": {row.step: int(row.n) for row in flow.itertuples()},
         "criteria": name,
