@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pghistory
 from django.conf import settings as django_settings
@@ -64,6 +64,9 @@ from itpcohort.study.models import (
     Patient,
     StudySettings,
 )
+
+if TYPE_CHECKING:
+    from itpcohort.study.schedule import VisitState
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +134,7 @@ def low_platelet_candidates(scope: QuerySet[Patient], threshold: float) -> list[
     """Live platelet counts strictly below ``threshold`` x10^9/L (after unit conversion),
     not alerted yet."""
     labs = Lab.objects.filter(patient__in=scope, deleted=False, test="platelets")
-    units = labs.values_list("unit", flat=True).distinct()
+    units = labs.order_by().values_list("unit", flat=True).distinct()  # units, not rows
     limits = platelet_limits(threshold, units)
     if not limits:
         return []
@@ -196,15 +199,24 @@ def adverse_event_candidates(scope: QuerySet[Patient]) -> list[Candidate]:
     ]
 
 
-def overdue_candidates(scope: QuerySet[Patient], today: dt.date | None) -> list[Candidate]:
-    """Planned visits overdue beyond their window (``schedule``'s status ``overdue``)."""
+def overdue_candidates(
+    scope: QuerySet[Patient],
+    today: dt.date | None,
+    visit_states: Mapping[str, list[VisitState]] | None = None,
+) -> list[Candidate]:
+    """Planned visits overdue beyond their window (``schedule``'s status ``overdue``).
+
+    ``visit_states``: the patients' states computed already (``followup`` shares them
+    with the automatic queries), else computed here."""
     from itpcohort.study.schedule import patient_visit_states
 
     pks = dict(scope.values_list("patient_id", "pk"))
+    if visit_states is None:
+        visit_states = patient_visit_states(scope, today=today)
     found = []
-    for pid, states in patient_visit_states(scope, today=today).items():
+    for pid, states in visit_states.items():
         for s in states:
-            if s.status != "overdue":
+            if s.status != "overdue" or pid not in pks:
                 continue
             found.append(
                 Candidate(
@@ -255,19 +267,23 @@ def candidates(
     *,
     today: dt.date | None = None,
     snapshot: Any = None,
+    visit_states: Mapping[str, list[VisitState]] | None = None,
+    settings: StudySettings | None = None,
 ) -> list[Candidate]:
-    """Every event of the given kinds among the patients of ``scope``."""
+    """Every event of the given kinds among the patients of ``scope`` (``visit_states``,
+    ``settings``: read already by the caller, else read here)."""
     found: list[Candidate] = []
     if "loss" in kinds and snapshot is not None:
         found += loss_candidates(scope, snapshot)
     if "low_platelets" in kinds:
-        found += low_platelet_candidates(scope, StudySettings.current().alert_platelets_below)
+        threshold = (settings or StudySettings.current()).alert_platelets_below
+        found += low_platelet_candidates(scope, threshold)
     if "bleeding" in kinds:
         found += bleeding_candidates(scope)
     if "adverse_event" in kinds:
         found += adverse_event_candidates(scope)
     if "overdue_visit" in kinds:
-        found += overdue_candidates(scope, today)
+        found += overdue_candidates(scope, today, visit_states)
     return found
 
 
@@ -300,6 +316,8 @@ def raise_alerts(
     today: dt.date | None = None,
     snapshot: Any = None,
     mail: bool = True,
+    visit_states: Mapping[str, list[VisitState]] | None = None,
+    settings: StudySettings | None = None,
 ) -> list[Alert]:
     """Raise the alerts of ``patients`` (None: every patient) not raised yet; the new ones.
 
@@ -307,12 +325,15 @@ def raise_alerts(
     one. Loss alerts need the engine's results: ``snapshot`` (a
     ``monitoring.Snapshot``), else the latest one there is (never computed here;
     none yet: no loss alerts). ``today``: for overdue visits (default: today, UTC).
-    Each new alert is e-mailed (``mail``).
+    Each new alert is e-mailed (``mail``). ``visit_states`` (of these patients, on
+    ``today``) and ``settings``: read already by the caller (``followup``), else read here.
     """
     scope = _scope(patients)
     if "loss" in kinds and snapshot is None:
         snapshot = _latest_snapshot()
-    found = candidates(scope, kinds, today=today, snapshot=snapshot)
+    found = candidates(
+        scope, kinds, today=today, snapshot=snapshot, visit_states=visit_states, settings=settings
+    )
     if not found:
         return []
     keys = [c.key for c in found]
@@ -375,13 +396,28 @@ def _latest_snapshot() -> Any:
     return monitoring.latest()
 
 
-def after_save(patient_pk: int) -> None:
-    """After a record of the patient was saved (committed): raise the patient's alerts
-    (all but losses, which come with the next evaluation). Never fails the save."""
+#: the kinds a save can raise (losses come with the next evaluation)
+AFTER_SAVE_KINDS = tuple(k for k in KINDS if k != "loss")
+
+
+def after_save(
+    patient_pk: int,
+    kinds: Sequence[str] = AFTER_SAVE_KINDS,
+    *,
+    visit_states: Mapping[str, list[VisitState]] | None = None,
+    settings: StudySettings | None = None,
+    today: dt.date | None = None,
+) -> list[Alert]:
+    """After a record of the patient was saved (committed): raise the patient's alerts of
+    ``kinds`` (default: all but losses; ``followup.alert_kinds`` names those a table's
+    save can raise); the new ones. Never fails the save (an error is logged: none)."""
     try:
-        raise_alerts([patient_pk], kinds=[k for k in KINDS if k != "loss"])
+        return raise_alerts(
+            [patient_pk], kinds=kinds, today=today, visit_states=visit_states, settings=settings
+        )
     except Exception:  # an alert must never turn a saved record into an error page
         log.exception("raising the alerts of patient %s failed", patient_pk)
+        return []
 
 
 def after_evaluation(snapshot: Any) -> None:

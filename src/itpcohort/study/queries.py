@@ -31,7 +31,7 @@ bucketed by :func:`age_bucket` as the dashboard shows it (0-3, 4-7, 8-14, 15+).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,10 +288,14 @@ class Finding:
     question: str
 
 
-def _cell_findings(patients: QuerySet[Patient]) -> Iterable[Finding]:
-    """The reader's cell rules on every live row of the patients (one query per table)."""
-    enrolled = dict(patients.values_list("pk", "enrollment_date"))
+def _cell_findings(
+    enrolled: Mapping[int, dt.date | None], tables: Collection[str] = tuple(TABLES)
+) -> Iterable[Finding]:
+    """The reader's cell rules on every live row in ``tables`` of the patients (key ->
+    enrolment date), one query per table."""
     for table, (model, spec_name, _) in TABLES.items():
+        if table not in tables:
+            continue
         spec = checks.TABLE_OF[spec_name]
         # a bleeding's ``site`` is where it bled; a patient's is the centre (a key)
         skip = {"patient_id"} if table == "bleeding" else _NOT_CHECKED
@@ -317,12 +321,19 @@ def _cell_findings(patients: QuerySet[Patient]) -> Iterable[Finding]:
                 )
 
 
-def _missing_visits(patients: QuerySet[Patient]) -> Iterable[Finding]:
-    """Each planned visit the schedule calls missing (a later visit, or follow-up ended)."""
-    keys = dict(patients.values_list("patient_id", "pk"))
-    for pid, states in schedule.patient_visit_states(patients).items():
+def _missing_visits(
+    patients: QuerySet[Patient],
+    keys: Mapping[str, int],
+    visit_states: Mapping[str, list[schedule.VisitState]] | None,
+) -> Iterable[Finding]:
+    """Each planned visit the schedule calls missing (a later visit, or follow-up ended),
+    of the patients (``keys``: patient ID -> key); ``visit_states``: the patients' states
+    computed already, else computed here."""
+    if visit_states is None:
+        visit_states = schedule.patient_visit_states(patients)
+    for pid, states in visit_states.items():
         for s in states:
-            if s.status == "missing":
+            if s.status == "missing" and pid in keys:
                 yield Finding(
                     f"missing_visit:{pid}:{s.label}",
                     keys[pid],
@@ -334,16 +345,29 @@ def _missing_visits(patients: QuerySet[Patient]) -> Iterable[Finding]:
                 )
 
 
-def raise_automatic_queries(patients: QuerySet[Patient] | None = None) -> int:
+def raise_automatic_queries(
+    patients: QuerySet[Patient] | None = None,
+    *,
+    tables: Collection[str] = tuple(TABLES),
+    visits: bool = True,
+    visit_states: Mapping[str, list[schedule.VisitState]] | None = None,
+) -> int:
     """Raise a proposed query for each new finding of the edit checks; how many were raised.
 
     ``patients`` defaults to every live patient (the command); after a save the app
-    passes the saved patient only. A finding raised before (its ``check_key``) is
-    never raised again, whatever its query's status.
+    passes the saved patient only, the cell checks of the ``tables`` the save can
+    change and ``visits`` (missing visits) only when it can change them, with the
+    ``visit_states`` it computed already (``followup``). A finding raised before (its
+    ``check_key``) is never raised again, whatever its query's status.
     """
     scope = patients if patients is not None else Patient.objects.all()
     scope = scope.filter(deleted=False)
-    findings = {f.key: f for f in [*_cell_findings(scope), *_missing_visits(scope)]}
+    rows = list(scope.values_list("pk", "patient_id", "enrollment_date"))
+    enrolled = {pk: day for pk, _, day in rows}
+    found = [*_cell_findings(enrolled, tables)]
+    if visits:
+        found += _missing_visits(scope, {pid: pk for pk, pid, _ in rows}, visit_states)
+    findings = {f.key: f for f in found}
     raised = DataQuery.objects.filter(check_key__in=list(findings)).values_list(
         "check_key", flat=True
     )

@@ -9,6 +9,10 @@
   someone saved in between, nothing is written and :class:`Conflict` carries the
   record as it is now, for the conflict page.
 - Every write transaction takes the audit chain's lock first (see ``audit``).
+- Once a save of clinical records commits, the saved patients' alerts of the
+  kinds those tables can raise are raised (``followup.alert_kinds``), unless the
+  caller says it runs ``followup.after_save`` itself (``alerts_on_commit=False``:
+  the app's forms, which raise the alerts and the automatic queries together).
 """
 
 from __future__ import annotations
@@ -45,37 +49,43 @@ def _reason(reason: str | None) -> str:
     return text
 
 
-def _raise_alerts_on_commit(objs: Iterable[models.Model]) -> None:
-    """Once the saving transaction commits, raise the saved patients' alerts (``alerts``)."""
-    from itpcohort.study import alerts
-    from itpcohort.study.models import CLINICAL_MODELS, Patient
+def _raise_alerts_on_commit(objs: Iterable[models.Model], wanted: bool = True) -> None:
+    """Once the saving transaction commits, raise the saved patients' alerts (``alerts``)
+    of the kinds the saved tables can raise (``followup.alert_kinds``)."""
+    if not wanted:  # the caller runs followup.after_save once the save has committed
+        return
+    from itpcohort.study import alerts, followup
 
-    pks = {
-        o.pk if isinstance(o, Patient) else o.patient_id  # type: ignore[attr-defined]
-        for o in objs
-        if isinstance(o, CLINICAL_MODELS)
-    }
-    for pk in sorted(p for p in pks if p is not None):
-        transaction.on_commit(lambda pk=pk: alerts.after_save(pk))
+    for pk, tables in sorted(followup.tables_by_patient(objs).items()):
+        kinds = followup.alert_kinds(tables)
+        transaction.on_commit(lambda pk=pk, kinds=kinds: alerts.after_save(pk, kinds))
 
 
-def create(model: type[models.Model], fields: dict[str, Any], reason: str = "") -> Any:
+def create(
+    model: type[models.Model],
+    fields: dict[str, Any],
+    reason: str = "",
+    *,
+    alerts_on_commit: bool = True,
+) -> Any:
     """Insert a record (its first save: the reason may be empty)."""
     with transaction.atomic(), pghistory.context(reason=(reason or "").strip()):
         audit.lock_chain()
         obj = model.objects.create(**fields)  # type: ignore[attr-defined]
-        _raise_alerts_on_commit([obj])
+        _raise_alerts_on_commit([obj], alerts_on_commit)
         return obj
 
 
-def create_many(objs: Iterable[models.Model], reason: str = "") -> list[Any]:
+def create_many(
+    objs: Iterable[models.Model], reason: str = "", *, alerts_on_commit: bool = True
+) -> list[Any]:
     """Insert several records of one visit in one transaction."""
     objs = list(objs)
     with transaction.atomic(), pghistory.context(reason=(reason or "").strip()):
         audit.lock_chain()
         for obj in objs:
             obj.save(force_insert=True)
-        _raise_alerts_on_commit(objs)
+        _raise_alerts_on_commit(objs, alerts_on_commit)
     return objs
 
 
@@ -84,7 +94,14 @@ def changed_fields(obj: models.Model, fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if getattr(obj, k) != v}
 
 
-def update(obj: models.Model, fields: dict[str, Any], *, version: int, reason: str | None) -> int:
+def update(
+    obj: models.Model,
+    fields: dict[str, Any],
+    *,
+    version: int,
+    reason: str | None,
+    alerts_on_commit: bool = True,
+) -> int:
     """Change a record as of ``version``; the new version. Raises ReasonRequired, Conflict."""
     why = _reason(reason)
     model = type(obj)
@@ -93,7 +110,7 @@ def update(obj: models.Model, fields: dict[str, Any], *, version: int, reason: s
         done = model.objects.filter(pk=obj.pk, version=version).update(**fields)  # type: ignore[attr-defined]
         if not done:
             raise Conflict(model.objects.filter(pk=obj.pk).first())  # type: ignore[attr-defined]
-        _raise_alerts_on_commit([obj])
+        _raise_alerts_on_commit([obj], alerts_on_commit)
         return int(model.objects.values_list("version", flat=True).get(pk=obj.pk))  # type: ignore[attr-defined]
 
 

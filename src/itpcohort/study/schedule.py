@@ -148,18 +148,20 @@ def _status(
 
 
 def patient_visit_states(
-    patients: Any, today: dt.date | None = None
+    patients: Any, today: dt.date | None = None, settings: Any = None
 ) -> dict[str, list[VisitState]]:
     """The states of every planned visit of the given patients (a queryset of the study's
     ``Patient``; pass one already scoped by ``access.patients_for``), keyed by patient ID.
 
-    Excluded patients have no planned visits and are left out. Two queries in all.
+    Excluded patients have no planned visits and are left out. Three queries in all
+    (patients, study-drug starts, visit dates), and the study's settings unless given
+    (``settings``: a ``StudySettings`` read already).
     """
     from django.db.models import Q
 
     from itpcohort.study.models import Lab, StudySettings, Treatment
 
-    settings = StudySettings.current()
+    settings = settings or StudySettings.current()
     schedule = parse_schedule(settings.visit_schedule)
     study = Q(role="") | Q(role__iexact="study")
     if settings.study_drug:
@@ -181,6 +183,7 @@ def patient_visit_states(
     dates: dict[int, set[dt.date]] = {pk: set() for pk in enrolled}
     for pk, day in (
         Lab.objects.filter(patient_id__in=enrolled, deleted=False)
+        .order_by()  # no default ordering: DISTINCT over the two columns, no join
         .values_list("patient_id", "date")
         .distinct()
     ):

@@ -25,7 +25,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from itpcohort.study import access, audit, checks, exchange, forms, queries, records, signoff
+from itpcohort.study import (
+    access,
+    audit,
+    checks,
+    exchange,
+    followup,
+    forms,
+    queries,
+    records,
+    signoff,
+)
 from itpcohort.study.models import (
     AdverseEvent,
     Bleeding,
@@ -112,12 +122,15 @@ def _save(request: HttpRequest, form: forms.CheckedForm, obj: Any, values: dict[
         form.add_error("reason", "give a reason for the change (it is kept in the audit trail)")
         return None
     try:
-        records.update(obj, changed, version=version, reason=reason)
+        # the alerts with the automatic queries below (followup), not on commit
+        records.update(obj, changed, version=version, reason=reason, alerts_on_commit=False)
     except records.Conflict as conflict:
         return _conflict(request, form, conflict.current, values)
     messages.success(request, "saved")
     if isinstance(obj, Patient | Treatment | Lab | Bleeding | AdverseEvent):
-        queries.after_save(obj if isinstance(obj, Patient) else obj.patient)
+        followup.after_save(
+            obj if isinstance(obj, Patient) else obj.patient_id, [followup.table_of(obj)]
+        )
     return None
 
 
@@ -234,8 +247,8 @@ def patient_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         _reader_check(form, None)
         if not form.errors:
-            patient = records.create(Patient, form.table_values())
-            queries.after_save(patient)
+            patient = records.create(Patient, form.table_values(), alerts_on_commit=False)
+            followup.after_save(patient, ["patient"])
             messages.success(request, f"patient {patient.patient_id} screened")
             return redirect("patient", pid=patient.patient_id)
     return render(request, "study/form.html", {"form": form, "title": "Screen a patient"})
@@ -309,8 +322,9 @@ def visit_new(request: HttpRequest, pid: str) -> HttpResponse:
     _editor(request, patient)
     form = forms.VisitForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
-        records.create_many(Lab(patient=patient, **lab) for lab in form.labs())
-        queries.after_save(patient)
+        labs = (Lab(patient=patient, **lab) for lab in form.labs())
+        records.create_many(labs, alerts_on_commit=False)
+        followup.after_save(patient, ["lab"])
         messages.success(request, f"visit of {form.cleaned_data['date']} saved")
         return redirect("patient", pid=pid)
     return render(request, "study/visit.html", {"form": form, "patient": patient})
@@ -324,8 +338,9 @@ def record_new(request: HttpRequest, pid: str, kind: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         _reader_check(form, patient)
         if not form.errors:
-            records.create(model, {**form.table_values(), "patient": patient})
-            queries.after_save(patient)
+            fields = {**form.table_values(), "patient": patient}
+            records.create(model, fields, alerts_on_commit=False)
+            followup.after_save(patient, [followup.table_of(model)])
             messages.success(request, f"{label} saved")
             return redirect("patient", pid=pid)
     return render(
