@@ -1,0 +1,719 @@
+"""An independent audit of the engine against shared/spec/response-criteria.md and
+cohort-format.md: boundaries and combinations the rule tests do not hold.
+
+Day 0 is 2024-01-01 (the study drug's start unless a case says otherwise) and
+``day(n)`` is day n's date; the study drug runs days 0..200 in full dose unless a
+case gives other periods. Every expected value is worked out by hand from the
+spec's text, with the arithmetic in the comment. All rule cases form one cohort,
+evaluated once (DuckDB); the profile cases form another, evaluated once per
+profile; the cohort-format cases build their own small folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pytest
+
+import itpcohort
+from tests.conftest import day, write_cohort
+
+Period = tuple[int, int | None, str]  # start day, end day (None = ongoing), phase ("" = blank)
+Rescue = tuple[int, int | None, str]  # start, end (None = ongoing), "drug" or "drug:role"
+
+
+@dataclass
+class Case:
+    id: str
+    counts: list[tuple[int, float]]  # (day, platelets x10^9/L)
+    expected: dict[str, object]
+    periods: list[Period] = field(default_factory=lambda: [(0, 200, "full")])
+    rescue: list[Rescue] = field(default_factory=list)
+    bleeding: list[tuple[int, int]] = field(default_factory=list)  # (day, WHO grade)
+    followup_end: int | None = None
+    other_labs: list[tuple[int, str, float, str]] = field(default_factory=list)
+    adverse_events: list[int] = field(default_factory=list)  # onset days
+    unit: str = "10^9/L"
+
+
+CASES = [
+    # ---- rule 1: baseline --------------------------------------------------------
+    Case(
+        "B1_several_counts_on_the_start_day_lowest_is_baseline",
+        [(-3, 10), (0, 40), (0, 25), (10, 50), (17, 50)],
+        # the last day in the window is day 0, its lowest count 25 (not 40, not day -3's
+        # 10); 50 >= 30 and 50 >= 2 x 25: R from day 10 (17 - 10 = 7)
+        {"baseline_platelets": 25.0, "best_response": "R", "response_date": 10},
+    ),
+    Case(
+        "B2_baseline_inside_a_rescue_washout_before_the_start",
+        [(-5, 10), (48, 50), (49, 50), (56, 50)],
+        # rescue days -10..-8: washout to -8 + 56 = day 48. Rule 1 does not exclude
+        # washed-out counts: baseline day -5, 10. Day 48 is not evaluable, day 49 is:
+        # R from 49 (56 - 49 = 7), not from 48 (56 - 48 = 8 would confirm it)
+        {
+            "baseline_platelets": 10.0,
+            "best_response": "R",
+            "response_date": 49,
+            "days_to_response": 49,
+            "loss_date": None,
+        },
+        rescue=[(-10, -8, "ivig")],
+    ),
+    Case(
+        "B3_baseline_from_the_earliest_period_not_a_later_one",
+        [(0, 10), (40, 50), (47, 50), (58, 15)],
+        # periods 0..30 and 60..100 (a gap 31..59): the start is day 0, baseline 10 (day
+        # 58 is no baseline of the second period). R from day 40, in the gap, on or before
+        # the end (100): attributed. Day 58's 15 is one low count with no next: no loss;
+        # censored at min(end 100, last evaluable 58) = 58: 58 - 40 = 18
+        {
+            "start_date": 0,
+            "end_date": 100,
+            "baseline_platelets": 10.0,
+            "response_date": 40,
+            "days_to_response": 40,
+            "loss_date": None,
+            "response_duration_days": 18,
+            "response_duration_censored": True,
+            "treatment_days": 100,
+        },
+        # listed later period first: the start is still the earliest start_date
+        periods=[(60, 100, "full"), (0, 30, "full")],
+    ),
+    Case(
+        "B4_baseline_exactly_half_in_per_microlitre",
+        [(0, 15300), (10, 30600), (17, 30600)],
+        # /uL divided by 1000: baseline 15.3, counts 30.6 = 2 x 15.3 and >= 30: R
+        {"baseline_platelets": 15.3, "best_response": "R", "response_date": 10},
+        unit="/uL",
+    ),
+    # ---- rule 2: evaluable days ------------------------------------------------------
+    Case(
+        "E1_a_high_count_on_the_start_day_is_no_achievement",
+        [(0, 120), (7, 120), (8, 120)],
+        # baseline 120 (day 0). Day 0 is not evaluable (strictly after the start): the
+        # evaluable days 7 and 8 are 1 day apart, nothing confirmed: NR (day 0 + 7 would
+        # have confirmed a CR on day 0)
+        {"baseline_platelets": 120.0, "best_response": "NR", "cr_date": None},
+    ),
+    Case(
+        "E2_start_plus_one_is_evaluable",
+        [(0, 10), (1, 120), (8, 120)],
+        # CR on day 1 confirmed by day 8 (8 - 1 = 7)
+        {"best_response": "CR", "cr_date": 1, "days_to_cr": 1, "days_to_response": 1},
+    ),
+    Case(
+        "E3_two_overlapping_rescues_wash_out_to_the_later_end",
+        [(0, 10), (96, 50), (97, 50), (104, 50)],
+        # ivig 20..25 (washout to 81) and methylprednisolone 22..40 (washout to 96): day
+        # 96 is not evaluable; R from day 97 (104 - 97 = 7). With the first rescue only,
+        # day 96 would start it (104 - 96 = 8)
+        {"best_response": "R", "response_date": 97, "loss_date": None},
+        rescue=[(20, 25, "ivig"), (22, 40, "methylprednisolone")],
+    ),
+    Case(
+        "E4_second_rescue_of_one_drug_in_response_is_a_loss",
+        [(0, 10), (67, 50), (74, 50), (99, 50)],
+        # ivig day 10 (washout 10..66): R from 67 (74 - 67 = 7); the second ivig on day
+        # 100, in response, is a loss on day 100: 100 - 67 = 33, an event (100 <= 200)
+        {
+            "response_date": 67,
+            "loss_date": 100,
+            "loss_phase": "full",
+            "response_duration_days": 33,
+            "response_duration_censored": False,
+        },
+        rescue=[(10, 10, "ivig"), (100, 100, "ivig")],
+    ),
+    Case(
+        "E5_rescue_on_the_start_day_is_no_loss",
+        [(0, 10), (56, 50), (57, 50), (64, 50)],
+        # rescue day 0: washout 0..56, not in response yet; R from day 57 (64 - 57 = 7)
+        {"best_response": "R", "response_date": 57, "loss_date": None},
+        rescue=[(0, 0, "ivig")],
+    ),
+    Case(
+        "E6_confirmation_across_a_washout_then_rescue_loss",
+        [(0, 10), (10, 50), (70, 50)],
+        # rescue day 12 (washout 12..68). Evaluable days: 10 (R) and 70 (R); every
+        # evaluable day from 10 to 70 (>= 10 + 7) is >= R: R achieved on day 10. The
+        # rescue start (12) is after the achievement date: a loss on day 12 (rule 5):
+        # 12 - 10 = 2, an event
+        {
+            "best_response": "R",
+            "response_date": 10,
+            "loss_date": 12,
+            "response_duration_days": 2,
+            "response_duration_censored": False,
+        },
+        rescue=[(12, 12, "ivig")],
+    ),
+    # ---- rules 3 and 4: levels and confirmation ---------------------------------------
+    Case(
+        "C1_grade_1_bleeding_inside_a_run_does_not_break_it",
+        [(0, 10), (10, 50), (17, 50)],
+        # grade 1 < bleeding_min_grade 2: day 14 is no NR day; R from day 10
+        {"best_response": "R", "response_date": 10},
+        bleeding=[(14, 1)],
+    ),
+    Case(
+        "C2_achievement_the_day_after_the_end_is_not_counted",
+        [(0, 10), (31, 50), (38, 50)],
+        # end day 30: an achievement on day 31 is after it (rule 4): NR
+        {"best_response": "NR", "response_date": None, "sustained_off_treatment": False},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "C3_cr_starting_after_the_end_is_not_counted_r_before_it_is",
+        [(0, 10), (20, 50), (27, 50), (31, 150), (38, 150)],
+        # R from day 20 (run 20..38, all >= R); CR first on day 31 > end 30: not counted.
+        # Best R; censored at min(end 30, last evaluable 38) = 30: 30 - 20 = 10;
+        # in response on the end date, 38 - 30 = 8 < 28 days off: not sustained
+        {
+            "best_response": "R",
+            "response_date": 20,
+            "cr_date": None,
+            "days_to_cr": None,
+            "response_duration_days": 10,
+            "response_duration_censored": True,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "C4_cr_on_or_before_the_end_confirmed_after_it_counts",
+        [(0, 10), (25, 150), (32, 150)],
+        # CR on day 25 <= end 30, confirmed on 32 (32 - 25 = 7): counts
+        {"best_response": "CR", "cr_date": 25, "response_date": 25, "days_to_cr": 25},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "C5_below_cr_threshold_and_below_twice_baseline_is_nr",
+        [(0, 60), (10, 99.9), (17, 99.9)],
+        # 99.9 < 100 and 99.9 < 2 x 60 = 120: NR
+        {"best_response": "NR"},
+    ),
+    # ---- rule 5: loss ----------------------------------------------------------------
+    Case(
+        "L1_bleeding_and_rescue_on_one_day_are_one_loss",
+        [(0, 10), (10, 50), (17, 50)],
+        # R from day 10; grade 2 bleeding and a rescue start both on day 30: loss 30,
+        # 30 - 10 = 20, an event
+        {
+            "loss_date": 30,
+            "loss_phase": "full",
+            "response_duration_days": 20,
+            "response_duration_censored": False,
+        },
+        rescue=[(30, 31, "ivig")],
+        bleeding=[(30, 2)],
+    ),
+    Case(
+        "L2_two_low_counts_on_one_day_are_one_occasion",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (24, 22), (31, 50)],
+        # day 24 has one value (20); the next evaluable day 31 is R: no loss. Censored at
+        # the last evaluable day 31: 31 - 10 = 21
+        {"loss_date": None, "response_duration_days": 21, "response_duration_censored": True},
+    ),
+    Case(
+        "L3_low_count_then_a_bleeding_day_is_a_loss_on_the_count",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (30, 50)],
+        # day 24 < R and its next evaluable day, 26 (grade 2 bleeding), is NR: loss on
+        # 24 (before the bleeding's own loss on 26): 24 - 10 = 14
+        {"loss_date": 24, "response_duration_days": 14, "response_duration_censored": False},
+        bleeding=[(26, 2)],
+    ),
+    Case(
+        "L4_a_single_low_then_two_lows_loses_on_the_pair",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 50), (30, 20), (31, 20)],
+        # 24 is followed by 25 (R): no loss; 30 and 31 both < R: loss on 30, 30 - 10 = 20
+        {"loss_date": 30, "response_duration_days": 20},
+    ),
+    Case(
+        "L5_cr_falling_below_twice_baseline_is_a_loss",
+        [(0, 40), (10, 120), (17, 120), (24, 60), (25, 60)],
+        # CR from day 10. 60 >= 30 but 60 < 2 x 40 = 80: level NR on 24 and 25: loss
+        # on 24 (loss of R: less than 2-fold of baseline): 24 - 10 = 14
+        {
+            "best_response": "CR",
+            "cr_date": 10,
+            "loss_date": 24,
+            "loss_phase": "full",
+            "response_duration_days": 14,
+            "response_duration_censored": False,
+        },
+    ),
+    Case(
+        "L6_cr_falling_to_r_level_is_no_loss",
+        [(0, 20), (10, 120), (17, 120), (24, 50), (25, 50)],
+        # 50 >= 30 and >= 2 x 20: R level, still in response: no loss; censored at 25
+        {"best_response": "CR", "loss_date": None, "response_duration_days": 15},
+    ),
+    Case(
+        "L7_reachievement_after_loss_gives_a_later_cr",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20), (30, 150), (37, 150)],
+        # R from 10, lost on 24 (25 also < R); a new episode: CR from 30 (37 - 30 = 7).
+        # response_date is the first achievement (10); cr_date 30; loss the first (24)
+        {
+            "best_response": "CR",
+            "response_date": 10,
+            "days_to_response": 10,
+            "cr_date": 30,
+            "days_to_cr": 30,
+            "loss_date": 24,
+            "response_duration_days": 14,
+            "response_duration_censored": False,
+        },
+    ),
+    Case(
+        "L8_bleeding_on_a_day_with_count_over_100_in_response_is_a_loss",
+        [(0, 10), (10, 150), (17, 150), (24, 150)],
+        # CR from day 10; grade 2 bleeding on day 24 (count 150): loss on 24, 14 days
+        {"best_response": "CR", "loss_date": 24, "response_duration_days": 14},
+        bleeding=[(24, 2)],
+    ),
+    Case(
+        "L9_bleeding_on_the_start_day_is_not_evaluable",
+        [(0, 10)],
+        # only days strictly after the start are evaluable: the day 0 bleeding is not;
+        # baseline 10 and no evaluable day: NE
+        {"baseline_platelets": 10.0, "best_response": "NE"},
+        bleeding=[(0, 3), (-3, 2)],
+    ),
+    Case(
+        "L10_bleeding_after_the_end_is_a_loss_off_treatment",
+        [(0, 10), (10, 50), (17, 50), (60, 50)],
+        # R from 10; grade 2 bleeding on day 40 > end 30: loss 40, phase off; censored at
+        # min(end 30, last evaluable 60) = 30: 20; a loss after the end: not sustained
+        {
+            "loss_date": 40,
+            "loss_phase": "off",
+            "response_duration_days": 20,
+            "response_duration_censored": True,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 30, "full")],
+        bleeding=[(40, 2)],
+    ),
+    Case(
+        "L11_a_confirmed_day_before_a_loss_starts_no_new_episode",
+        [(0, 10), (10, 50), (17, 50), (78, 50)],
+        # R from 10; rescue 20..21 (washout 20..77) in response: loss on day 20. Day 17 is
+        # R and confirmed by day 78 (nothing evaluable between), but it is before the
+        # loss: no new episode from it. Day 78 > end 40: not attributed. Not in response
+        # on the end date: not sustained (78 - 40 = 38 days off would have made it so)
+        {
+            "response_date": 10,
+            "loss_date": 20,
+            "loss_phase": "full",
+            "response_duration_days": 10,
+            "response_duration_censored": False,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 40, "full")],
+        rescue=[(20, 21, "ivig")],
+    ),
+    Case(
+        "L12_concomitant_drug_is_no_rescue",
+        [(0, 10), (10, 50), (17, 50), (24, 50)],
+        # prednisone as a concomitant drug from day 5: no washout, no loss; R from 10,
+        # censored at 24: 14
+        {"response_date": 10, "loss_date": None, "response_duration_days": 14},
+        rescue=[(5, 100, "prednisone:concomitant")],
+    ),
+    Case(
+        "L13_rescue_on_the_end_date_is_a_loss_under_treatment",
+        [(0, 10), (10, 50), (17, 50), (90, 50)],
+        # rescue day 30 = end: loss on 30, inside the full period (not after the end):
+        # an event, 30 - 10 = 20; not in response on the end date: not sustained
+        {
+            "loss_date": 30,
+            "loss_phase": "full",
+            "response_duration_days": 20,
+            "response_duration_censored": False,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 30, "full")],
+        rescue=[(30, 30, "ivig")],
+    ),
+    # ---- rule 8: loss phase at period boundaries ------------------------------------
+    Case(
+        "P1_loss_on_the_first_day_of_taper",
+        [(0, 10), (10, 50), (17, 50), (21, 20), (22, 20)],
+        # full 0..20, taper 21..40: loss day 21 is inside taper; 21 - 10 = 11
+        {"loss_date": 21, "loss_phase": "taper", "response_duration_days": 11},
+        periods=[(0, 20, "full"), (21, 40, "taper")],
+    ),
+    Case(
+        "P2_loss_on_the_last_day_of_full",
+        [(0, 10), (10, 50), (17, 50), (20, 20), (21, 20)],
+        {"loss_date": 20, "loss_phase": "full", "response_duration_days": 10},
+        periods=[(0, 20, "full"), (21, 40, "taper")],
+    ),
+    Case(
+        "P3_loss_on_the_last_taper_day_then_the_day_after",
+        [(0, 10), (10, 50), (17, 50), (40, 20), (41, 20), (50, 20), (51, 20)],
+        # loss on 40 (= end, inside taper), 30 days, an event
+        {
+            "loss_date": 40,
+            "loss_phase": "taper",
+            "response_duration_days": 30,
+            "response_duration_censored": False,
+        },
+        periods=[(0, 20, "full"), (21, 40, "taper")],
+    ),
+    Case(
+        "P4_loss_the_day_after_a_taper_end_is_off",
+        [(0, 10), (10, 50), (17, 50), (41, 20), (42, 20)],
+        # loss 41 > end 40: off; censored at min(40, 42) = 40: 30
+        {
+            "loss_date": 41,
+            "loss_phase": "off",
+            "response_duration_days": 30,
+            "response_duration_censored": True,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 20, "full"), (21, 40, "taper")],
+    ),
+    Case(
+        "P5_blank_phase_is_full",
+        [(0, 10), (10, 50), (17, 50), (24, 20), (25, 20)],
+        # phase empty = full (cohort-format default)
+        {"loss_date": 24, "loss_phase": "full"},
+        periods=[(0, 200, "")],
+    ),
+    # ---- rules 9 and 10 --------------------------------------------------------------
+    Case(
+        "D1_response_on_the_end_date_sustained_28_days_later",
+        [(0, 10), (30, 50), (37, 50), (58, 50)],
+        # R from day 30 = end; in response on the end date, no loss, day 58 = 30 + 28
+        # evaluable: sustained. Duration censored at min(30, 58) = 30: 0
+        {
+            "response_date": 30,
+            "response_duration_days": 0,
+            "response_duration_censored": True,
+            "sustained_off_treatment": True,
+        },
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "D2_single_low_count_28_days_off_is_still_sustained",
+        [(0, 10), (10, 50), (17, 50), (60, 20)],
+        # day 60 (< R) has no next evaluable day: no loss (rule 5); it is an evaluable day
+        # 60 - 30 = 30 >= 28 days after the end: sustained (rule 10, read literally)
+        {"loss_date": None, "sustained_off_treatment": True, "response_duration_days": 20},
+        periods=[(0, 30, "full")],
+    ),
+    Case(
+        "D3_count_28_days_off_inside_a_washout_does_not_count",
+        [(0, 10), (10, 50), (17, 50), (58, 50)],
+        # rescue_is_loss: the rescue on day 35 (after the end 30, in response) is a loss,
+        # phase off; the day-58 count is in its washout. Not sustained
+        {"loss_date": 35, "loss_phase": "off", "sustained_off_treatment": False},
+        periods=[(0, 30, "full")],
+        rescue=[(35, 35, "ivig")],
+    ),
+    Case(
+        "D4_grade_1_bleeding_28_days_off_is_not_an_evaluable_day",
+        [(0, 10), (10, 50), (17, 50)],
+        # a grade 1 bleeding (below bleeding_min_grade) on day 58 = end 30 + 28 is no
+        # evaluable day (rule 3 makes only grade >= 2 days NR days); the last evaluable
+        # day is 17: not sustained. Duration censored at min(30, 17) = 17: 7
+        {
+            "loss_date": None,
+            "sustained_off_treatment": False,
+            "response_duration_days": 7,
+            "response_duration_censored": True,
+        },
+        periods=[(0, 30, "full")],
+        bleeding=[(58, 1)],
+    ),
+    Case(
+        "D5_loss_on_the_end_date_is_not_sustained",
+        [(0, 10), (10, 50), (17, 50), (60, 50), (67, 50)],
+        # grade 2 bleeding on day 30 = end: loss on 30, not in response on the end date;
+        # 60 and 67 start after the end (not attributed): not sustained. 30 - 10 = 20
+        {
+            "loss_date": 30,
+            "loss_phase": "full",
+            "response_duration_days": 20,
+            "response_duration_censored": False,
+            "sustained_off_treatment": False,
+        },
+        periods=[(0, 30, "full")],
+        bleeding=[(30, 2)],
+    ),
+    # ---- treatment_days ---------------------------------------------------------------
+    Case(
+        "T1_ongoing_latest_count_in_a_washout_counts",
+        [(0, 10), (10, 20), (90, 20)],
+        # ongoing; rescue 50..50 (washout to 106): day 90 is not evaluable but it is the
+        # latest platelet count ("evaluable or not"): 90 - 0 = 90
+        {"end_date": None, "best_response": "NR", "treatment_days": 90},
+        periods=[(0, None, "full")],
+        rescue=[(50, 50, "ivig")],
+    ),
+    Case(
+        "T2_ongoing_other_labs_and_adverse_events_are_not_observations",
+        [(0, 10), (10, 20), (90, 20)],
+        # the last observation is the latest platelet count, bleeding or follow-up end:
+        # a hemoglobin on day 150 and an adverse event on day 160 are none of those: 90
+        {"treatment_days": 90},
+        periods=[(0, None, "full")],
+        other_labs=[(150, "hemoglobin", 120, "g/L")],
+        adverse_events=[160],
+    ),
+    Case(
+        "T3_ongoing_followup_end_before_the_latest_count",
+        [(0, 10), (10, 20), (90, 20)],
+        # follow-up end 50, latest count 90: the last observation is the latest, 90
+        {"treatment_days": 90},
+        periods=[(0, None, "full")],
+        followup_end=50,
+    ),
+    Case(
+        "T4_ongoing_after_a_taper_gap",
+        [(0, 10), (10, 20)],
+        # periods 0..30 and an ongoing one from 60: ongoing (the last period has no end);
+        # last observation = follow-up end 120: 120
+        {"end_date": None, "treatment_days": 120},
+        periods=[(0, 30, "full"), (60, None, "taper")],
+        followup_end=120,
+    ),
+]
+
+
+def _rows(cases: list[Case]) -> dict[str, list[tuple[object, ...]]]:
+    rows: dict[str, list[tuple[object, ...]]] = {
+        "patients": [],
+        "treatments": [],
+        "labs": [],
+        "bleeding": [],
+        "adverse_events": [],
+    }
+    for case in cases:
+        pid = case.id
+        follow = day(case.followup_end) if case.followup_end is not None else None
+        rows["patients"].append((pid, day(-30), None, follow))
+        for start, end, phase in case.periods:
+            end_day = day(end) if end is not None else None
+            rows["treatments"].append((pid, "tacrolimus", "study", day(start), end_day, phase))
+        for start, end, drug in case.rescue:
+            end_day = day(end) if end is not None else None
+            name, _, role = drug.partition(":")
+            rows["treatments"].append((pid, name, role or "rescue", day(start), end_day, None))
+        for d, value in case.counts:
+            rows["labs"].append((pid, day(d), "platelets", value, case.unit))
+        for d, test, value, unit in case.other_labs:
+            rows["labs"].append((pid, day(d), test, value, unit))
+        for d, grade in case.bleeding:
+            rows["bleeding"].append((pid, day(d), grade))
+        for d in case.adverse_events:
+            rows["adverse_events"].append((pid, day(d), "headache", 1))
+    return rows
+
+
+def _extra_patients(rows: dict[str, list[tuple[object, ...]]]) -> None:
+    """Patients for the table-level rules: excluded, and enrolled without study drug."""
+    rows["patients"].append(("X1_excluded_with_data", day(-30), "SLE nephritis", None))
+    rows["treatments"].append(("X1_excluded_with_data", "tacrolimus", "study", day(0), None, ""))
+    rows["labs"].append(("X1_excluded_with_data", day(0), "platelets", 10, "10^9/L"))
+    rows["patients"].append(("X2_no_study_drug", day(-30), None, day(100)))
+    rows["treatments"].append(("X2_no_study_drug", "ivig", "rescue", day(5), day(6), None))
+    rows["labs"].append(("X2_no_study_drug", day(0), "platelets", 10, "10^9/L"))
+    rows["labs"].append(("X2_no_study_drug", day(20), "platelets", 150, "10^9/L"))
+
+
+@pytest.fixture(scope="module")
+def endpoints(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    rows = _rows(CASES)
+    _extra_patients(rows)
+    folder = write_cohort(tmp_path_factory.mktemp("audit"), **rows)
+    return itpcohort.evaluate(folder, engine="duckdb")
+
+
+def _want(column: str, value: object) -> object:
+    if column.endswith("_date") and value is not None:
+        return pd.Timestamp(day(value))  # type: ignore[arg-type]
+    return value
+
+
+def _check(case_id: str, row: pd.Series, expected: dict[str, object]) -> None:
+    wrong = []
+    for column, value in expected.items():
+        want, got = _want(column, value), row[column]
+        if (want is None and not pd.isna(got)) or (want is not None and got != want):
+            wrong.append(f"{column} = {got!r}, expected {want!r}")
+    assert not wrong, f"{case_id}: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule(case: Case, endpoints: pd.DataFrame) -> None:
+    _check(case.id, endpoints.set_index("patient_id").loc[case.id], case.expected)
+
+
+def test_excluded_patient_gets_no_row_and_one_without_study_drug_gets_an_ne_row(
+    endpoints: pd.DataFrame,
+) -> None:
+    # "One row per enrolled patient (not excluded)": X1 (excluded) none; X2 (enrolled,
+    # no study drug: a warning, kept) one row with no start, NE, no treatment days
+    ids = endpoints.patient_id.tolist()
+    assert "X1_excluded_with_data" not in ids
+    assert len(ids) == len(CASES) + 1
+    _check(
+        "X2_no_study_drug",
+        endpoints.set_index("patient_id").loc["X2_no_study_drug"],
+        {
+            "start_date": None,
+            "end_date": None,
+            "baseline_platelets": None,
+            "best_response": "NE",
+            "response_date": None,
+            "loss_date": None,
+            "sustained_off_treatment": False,
+            "treatment_days": None,
+        },
+    )
+
+
+def test_rows_are_in_patient_id_order(endpoints: pd.DataFrame) -> None:
+    ids = endpoints.patient_id.tolist()
+    assert ids == sorted(ids)
+
+
+# ---- profiles: the same patients under the three shipped profiles -------------------
+# (id, baseline, counts (day, value), expected {profile: {column: value}}); start 0,
+# end 200. iwg2009: R = >= 30 and >= 2 x baseline; iwg2009-or: >= 30 or >= 2 x baseline;
+# platelet50: >= 50, no fold rule; CR >= 100 in all three.
+ProfileCase = tuple[str, float, list[tuple[int, float]], dict[str, dict[str, object]]]
+
+
+def _all(**values: object) -> dict[str, dict[str, object]]:
+    return {p: dict(values) for p in ("iwg2009", "iwg2009-or", "platelet50")}
+
+
+PROFILE_CASES: list[ProfileCase] = [
+    (
+        "Q1_exactly_30_and_exactly_twice",
+        15,
+        [(10, 30), (17, 30)],
+        # 30 >= 30 and 30 >= 2 x 15: R (and), R (or); 30 < 50: NR (platelet50)
+        {
+            "iwg2009": {"best_response": "R"},
+            "iwg2009-or": {"best_response": "R"},
+            "platelet50": {"best_response": "NR"},
+        },
+    ),
+    (
+        "Q2_30_but_just_under_twice",
+        15.5,
+        [(10, 30), (17, 30)],
+        # 30 < 2 x 15.5 = 31: NR (and); 30 >= 30: R (or)
+        {
+            "iwg2009": {"best_response": "NR"},
+            "iwg2009-or": {"best_response": "R"},
+            "platelet50": {"best_response": "NR"},
+        },
+    ),
+    (
+        "Q3_twice_but_under_30",
+        14.5,
+        [(10, 29), (17, 29)],
+        # 29 = 2 x 14.5 but 29 < 30: NR (and); R (or, the fold alone)
+        {
+            "iwg2009": {"best_response": "NR"},
+            "iwg2009-or": {"best_response": "R"},
+            "platelet50": {"best_response": "NR"},
+        },
+    ),
+    (
+        "Q4_under_30_and_under_twice",
+        15,
+        [(10, 29.9), (17, 29.9)],
+        # 29.9 < 30 and 29.9 < 30 (= 2 x 15): NR under all three
+        _all(best_response="NR"),
+    ),
+    (
+        "Q5_exactly_50_above_a_high_baseline",
+        60,
+        [(10, 50), (17, 50)],
+        # 50 < 120: NR (and); 50 >= 30: R (or); 50 >= 50: R (platelet50, no fold)
+        {
+            "iwg2009": {"best_response": "NR"},
+            "iwg2009-or": {"best_response": "R"},
+            "platelet50": {"best_response": "R"},
+        },
+    ),
+    (
+        "Q6_just_under_50",
+        60,
+        [(10, 49.9), (17, 49.9)],
+        {
+            "iwg2009": {"best_response": "NR"},
+            "iwg2009-or": {"best_response": "R"},
+            "platelet50": {"best_response": "NR"},
+        },
+    ),
+    (
+        "Q7_exactly_100_is_cr_everywhere",
+        80,
+        [(10, 100), (17, 100)],
+        # 100 >= 100: CR under all three (100 < 2 x 80 does not matter)
+        _all(best_response="CR", cr_date=10),
+    ),
+    (
+        "Q8_loss_only_under_platelet50",
+        20,
+        [(10, 60), (17, 60), (24, 45), (25, 45), (30, 60)],
+        # 45 >= 30 and >= 40: R under iwg2009 and -or, no loss (censored at 30: 20 days);
+        # 45 < 50 on 24 and 25: loss on 24 under platelet50 (14 days, an event)
+        {
+            "iwg2009": {"loss_date": None, "response_duration_days": 20},
+            "iwg2009-or": {"loss_date": None, "response_duration_days": 20},
+            "platelet50": {
+                "loss_date": 24,
+                "response_duration_days": 14,
+                "response_duration_censored": False,
+            },
+        },
+    ),
+    (
+        "Q9_loss_under_the_fold_not_under_or",
+        20,
+        [(10, 60), (17, 60), (24, 35), (25, 35), (30, 60)],
+        # 35 < 2 x 20 = 40: NR under iwg2009 (loss on 24); 35 >= 30: R under -or (no
+        # loss); 35 < 50: loss on 24 under platelet50
+        {
+            "iwg2009": {"loss_date": 24, "response_duration_days": 14},
+            "iwg2009-or": {"loss_date": None, "response_duration_days": 20},
+            "platelet50": {"loss_date": 24, "response_duration_days": 14},
+        },
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def profile_endpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    patients, treatments, labs = [], [], []
+    for pid, baseline, counts, _ in PROFILE_CASES:
+        patients.append((pid, day(-30), None, None))
+        treatments.append((pid, "tacrolimus", "study", day(0), day(200), "full"))
+        labs.append((pid, day(0), "platelets", baseline, "10^9/L"))
+        labs.extend((pid, day(d), "platelets", v, "10^9/L") for d, v in counts)
+    folder = write_cohort(
+        tmp_path_factory.mktemp("profiles"), patients=patients, treatments=treatments, labs=labs
+    )
+    cohort = itpcohort.read_cohort(folder)
+    return {
+        p: itpcohort.evaluate(cohort, criteria=p).set_index("patient_id")
+        for p in ("iwg2009", "iwg2009-or", "platelet50")
+    }
+
+
+@pytest.mark.parametrize("case", PROFILE_CASES, ids=lambda c: c[0])
+def test_profile_thresholds(case: ProfileCase, profile_endpoints: dict[str, pd.DataFrame]) -> None:
+    pid, _, _, expected = case
+    for profile, values in expected.items():
+        _check(f"{pid} under {profile}", profile_endpoints[profile].loc[pid], values)
