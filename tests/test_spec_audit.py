@@ -12,12 +12,14 @@ profile; the cohort-format cases build their own small folders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import itpcohort
-from tests.conftest import day, write_cohort
+from itpcohort.cohort import validate_cohort
+from tests.conftest import day, write_cohort, write_csv
 
 Period = tuple[int, int | None, str]  # start day, end day (None = ongoing), phase ("" = blank)
 Rescue = tuple[int, int | None, str]  # start, end (None = ongoing), "drug" or "drug:role"
@@ -717,3 +719,225 @@ def test_profile_thresholds(case: ProfileCase, profile_endpoints: dict[str, pd.D
     pid, _, _, expected = case
     for profile, values in expected.items():
         _check(f"{pid} under {profile}", profile_endpoints[profile].loc[pid], values)
+
+
+# ---- rule 6: rates use every enrolled patient, NE included ----------------------------
+
+
+def test_rates_use_every_enrolled_patient_as_denominator(tmp_path: Path) -> None:
+    from itpcohort.statistics import analyse
+
+    folder = write_cohort(
+        tmp_path,
+        patients=[
+            ("A_cr", day(-30), None, None),
+            ("B_r", day(-30), None, None),
+            ("C_nr", day(-30), None, None),
+            ("D_ne", day(-30), None, None),
+            ("E_excluded", day(-30), "screen failure", None),
+        ],
+        treatments=[
+            (pid, "tacrolimus", "study", day(0), day(100), "full")
+            for pid in ("A_cr", "B_r", "C_nr", "D_ne")
+        ],
+        labs=[
+            ("A_cr", day(0), "platelets", 10, "10^9/L"),
+            ("A_cr", day(10), "platelets", 150, "10^9/L"),  # CR from day 10
+            ("A_cr", day(17), "platelets", 150, "10^9/L"),
+            ("B_r", day(0), "platelets", 10, "10^9/L"),
+            ("B_r", day(20), "platelets", 50, "10^9/L"),  # R from day 20
+            ("B_r", day(27), "platelets", 50, "10^9/L"),
+            ("C_nr", day(0), "platelets", 10, "10^9/L"),
+            ("C_nr", day(20), "platelets", 15, "10^9/L"),
+            ("D_ne", day(-31), "platelets", 10, "10^9/L"),  # outside the window: NE
+            ("D_ne", day(20), "platelets", 150, "10^9/L"),
+        ],
+    )
+    with itpcohort.read_cohort(folder) as cohort:
+        endpoints = itpcohort.evaluate(cohort)
+        assert endpoints.best_response.tolist() == ["CR", "R", "NR", "NE"]
+        s = analyse(cohort, endpoints).summary
+    # 4 enrolled (E excluded); CR + R = 2 of 4 = 50.0 %, CR 1 of 4 = 25.0 %. Time to
+    # response 10 and 20 days: median 15 / 30.4375 = 0.49 -> 0.5 months, quartiles
+    # (type 7) 12.5 / 30.4375 = 0.41 -> 0.4 and 17.5 / 30.4375 = 0.57 -> 0.6
+    assert s["patients_enrolled"] == 4
+    assert (s["overall_response"]["n"], s["overall_response"]["percent"]) == (2, 50.0)
+    assert (s["complete_response"]["n"], s["complete_response"]["percent"]) == (1, 25.0)
+    assert s["time_to_response_months"] == {"median": 0.5, "q1": 0.4, "q3": 0.6}
+
+
+# ---- cohort-format.md --------------------------------------------------------------
+
+PATIENTS = ["patient_id", "enrollment_date", "excluded"]
+TREATMENTS = ["patient_id", "drug", "role", "start_date", "end_date", "phase"]
+LABS = ["patient_id", "date", "test", "value", "unit"]
+
+
+def _folder(tmp_path: Path, labs: list[list[object]], **tables: tuple[list[str], list]) -> Path:
+    """P1 enrolled 2024-01-01 on tacrolimus from that day; ``labs`` and other tables given."""
+    write_csv(tmp_path / "patients.csv", PATIENTS, [["P1", "2024-01-01", ""]])
+    write_csv(
+        tmp_path / "treatments.csv",
+        TREATMENTS,
+        [["P1", "tacrolimus", "study", "2024-01-01", "", ""]],
+    )
+    write_csv(tmp_path / "labs.csv", LABS, labs)
+    for name, (header, rows) in tables.items():
+        write_csv(tmp_path / f"{name}.csv", header, rows)
+    return tmp_path
+
+
+def _where(folder: Path, severity: str) -> list[tuple[str, int | None, str | None]]:
+    report, _ = validate_cohort(folder)
+    return [(p.file, p.line, p.column) for p in report.problems if p.severity == severity]
+
+
+def test_every_platelet_unit_alias_and_per_microlitre(tmp_path: Path) -> None:
+    aliases = ["10^9/L", "x10^9/L", "10*9/L", "G/L", "10^3/uL", "10*3/uL", "K/uL"]
+    labs = [["P1", day(i), "platelets", "42.5", unit] for i, unit in enumerate(aliases)]
+    labs.append(["P1", day(7), "platelets", "42500", "/uL"])  # 42500 / 1000 = 42.5
+    with itpcohort.read_cohort(_folder(tmp_path, labs)) as cohort:
+        assert cohort.labs.value.tolist() == [42.5] * 8
+        assert set(cohort.labs.unit) == {"10^9/L"}
+
+
+def test_the_2000_warning_is_on_the_converted_count(tmp_path: Path) -> None:
+    labs = [
+        ["P1", day(0), "platelets", "2500000", "/uL"],  # 2500 > 2000: warning
+        ["P1", day(1), "platelets", "1500000", "/uL"],  # 1500: none
+        ["P1", day(2), "platelets", "2000", "G/L"],  # exactly 2000 is not above: none
+        ["P1", day(3), "platelets", "2000.5", "10^9/L"],  # warning
+    ]
+    assert _where(_folder(tmp_path, labs), "warning") == [
+        ("labs.csv", 2, "value"),
+        ("labs.csv", 5, "value"),
+    ]
+
+
+def test_patient_ids_are_text(tmp_path: Path) -> None:
+    # '007' and '7' are two patients; rows come in text order ('10' before '9')
+    ids = ["9", "007", "10", "7"]
+    write_csv(tmp_path / "patients.csv", PATIENTS, [[i, "2024-01-01", ""] for i in ids])
+    write_csv(
+        tmp_path / "treatments.csv",
+        TREATMENTS,
+        [[i, "tacrolimus", "study", "2024-01-01", "", ""] for i in ids],
+    )
+    write_csv(tmp_path / "labs.csv", LABS, [[i, day(0), "platelets", 20, "10^9/L"] for i in ids])
+    assert itpcohort.evaluate(tmp_path).patient_id.tolist() == ["007", "10", "7", "9"]
+
+
+def test_booleans_in_any_case_and_optional_role_and_phase(tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "patients.csv",
+        [" Patient_ID", "ENROLLMENT_DATE ", "SLE"],
+        [["P1", "2024-01-01", "TRUE"], ["P2", "2024-01-01", "n"], ["P3", "2024-01-01", "No"]],
+    )
+    # no role column (study by default) and no phase column (full by default)
+    write_csv(
+        tmp_path / "treatments.csv",
+        ["patient_id", "drug", "start_date", "end_date"],
+        [[p, "tacrolimus", "2024-01-01", "2024-04-10"] for p in ("P1", "P2", "P3")],
+    )
+    write_csv(
+        tmp_path / "labs.csv",
+        LABS,
+        [
+            ["P1", day(0), "platelets", 10, "10^9/L"],
+            ["P1", day(10), "platelets", 50, "10^9/L"],
+            ["P1", day(17), "platelets", 50, "10^9/L"],
+            ["P1", day(24), "platelets", 20, "10^9/L"],
+            ["P1", day(25), "platelets", 20, "10^9/L"],
+        ],
+    )
+    with itpcohort.read_cohort(tmp_path) as cohort:
+        assert cohort.patients.sle.tolist() == [True, False, False]
+        row = itpcohort.evaluate(cohort).iloc[0]
+    # R from day 10, lost on 24 (25 also < R) in the only period, full by default
+    _check("P1", row, {"response_date": 10, "loss_date": 24, "loss_phase": "full"})
+
+
+def test_bad_bleeding_and_adverse_event_cells(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        [["P1", day(0), "platelets", 20, "10^9/L"]],
+        bleeding=(
+            ["patient_id", "date", "who_grade"],
+            [
+                ["P1", day(2), ""],
+                ["P9", day(2), "2"],
+                ["P1", "2024-02-30", "2"],
+                ["P1", day(3), "1"],
+            ],
+        ),
+        adverse_events=(
+            ["patient_id", "onset_date", "term", "grade", "related"],
+            [["P1", day(2), "rash", "6", "maybe"], ["P1", day(3), "rash", "0", "Y"]],
+        ),
+    )
+    assert _where(folder, "error") == [
+        ("bleeding.csv", 2, "who_grade"),  # required, missing
+        ("bleeding.csv", 3, "patient_id"),  # not in patients
+        ("bleeding.csv", 4, "date"),  # not a date
+        ("adverse_events.csv", 2, "grade"),  # outside 1-5
+        ("adverse_events.csv", 2, "related"),  # not a boolean
+        ("adverse_events.csv", 3, "grade"),  # outside 1-5
+    ]
+
+
+def test_a_missing_required_column_of_an_optional_table(tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        [["P1", day(0), "platelets", 20, "10^9/L"]],
+        bleeding=(["patient_id", "date"], [["P1", day(2)]]),
+    )
+    assert _where(folder, "error") == [("bleeding.csv", 1, "who_grade")]
+
+
+def test_a_number_too_large_for_a_float_is_an_error(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, [["P1", day(0), "platelets", "1e400", "10^9/L"]])
+    assert _where(folder, "error") == [("labs.csv", 2, "value")]
+
+
+def test_bom_and_crlf_read_like_plain_csv(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, [])
+    (folder / "labs.csv").write_bytes(
+        "\ufeffpatient_id,date,test,value,unit\r\nP1,2024-01-01,platelets,20,10^9/L\r\n"
+        "P1,2024-01-11,platelets,50,10^9/L\r\nP1,2024-01-18,platelets,50,10^9/L\r\n".encode()
+    )
+    report, _ = validate_cohort(folder)
+    assert report.ok and not report.warnings, report.problems
+    # baseline 20 on the start day; R from day 10 (2024-01-11), 17 - 10 = 7
+    row = itpcohort.evaluate(folder).iloc[0]
+    _check("P1", row, {"baseline_platelets": 20.0, "best_response": "R", "response_date": 10})
+
+
+def test_no_row_disappears_silently(tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "patients.csv",
+        PATIENTS,
+        [["P1", "2024-01-01", ""], ["P2", "2024-01-01", "declined"]],
+    )
+    write_csv(
+        tmp_path / "treatments.csv",
+        TREATMENTS,
+        [
+            ["P1", "tacrolimus", "study", "2024-01-01", "", ""],
+            ["P2", "tacrolimus", "study", "2024-01-01", "", ""],
+        ],
+    )
+    write_csv(
+        tmp_path / "labs.csv",
+        LABS,
+        [
+            ["P1", day(0), "platelets", 20, "10^9/L"],
+            ["P1", day(1), "ferritin", 80, "ng/mL"],  # unknown test: kept, not used
+            ["P2", day(0), "platelets", 20, "10^9/L"],  # excluded patient: set aside
+        ],
+    )
+    report, _ = validate_cohort(tmp_path)
+    for s in report.summaries:
+        if s.table in ("patients", "treatments", "labs"):
+            assert s.read == s.used + sum(s.set_aside.values()), s
+    labs = next(s for s in report.summaries if s.table == "labs")
+    assert (labs.read, labs.used, sum(labs.set_aside.values())) == (3, 1, 2)
