@@ -941,3 +941,29 @@ def test_no_row_disappears_silently(tmp_path: Path) -> None:
             assert s.read == s.used + sum(s.set_aside.values()), s
     labs = next(s for s in report.summaries if s.table == "labs")
     assert (labs.read, labs.used, sum(labs.set_aside.values())) == (3, 1, 2)
+
+
+def test_a_grade_below_its_range_is_outside_the_range(tmp_path: Path) -> None:
+    # cohort-format: who_grade is an "integer 0-4" (a who_grade outside 0-4 is an error),
+    # AE grade an "integer 1-5": below the range reads like above it, not as a count
+    folder = _folder(
+        tmp_path,
+        [["P1", day(0), "platelets", 20, "10^9/L"]],
+        bleeding=(["patient_id", "date", "who_grade"], [["P1", day(2), "-1"], ["P1", day(3), "5"]]),
+        adverse_events=(
+            ["patient_id", "onset_date", "term", "grade"],
+            [["P1", day(2), "rash", "0"]],
+        ),
+    )
+    report, _ = validate_cohort(folder)
+    assert [p.message for p in report.problems] == [
+        "who_grade -1 is outside 0-4",
+        "who_grade 5 is outside 0-4",
+        "grade 0 is outside 1-5",
+    ]
+    # the study app's edit checks are the reader's rules, with the same words
+    from itpcohort.cohort import schema
+    from itpcohort.study import checks
+
+    found = checks.cell_findings(schema.BLEEDING, {"who_grade": -1})
+    assert [f.message for f in found] == ["who_grade -1 is outside 0-4"]

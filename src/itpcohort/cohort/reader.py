@@ -792,23 +792,16 @@ def _cell_checks(
         checks.append((f"NOT ({empty}) AND {value} IS NULL", unparseable_message(col), "error"))
     if col.kind == "date":
         checks.append(_date_range_check(value))
+    # a value with a range (a grade) is outside it on either side; below a bare minimum
+    # of 0 (a count, a titre) it is negative
+    outside = f"' is outside {_num(col.minimum)}-{_num(col.maximum)}'"
     if col.minimum is not None:
         hint = ": a count cannot be negative" if col.minimum == 0 else ""
-        checks.append(
-            (
-                f"{value} < {col.minimum}",
-                f"'{col.name} ' || {value} || ' is below {_num(col.minimum)}{hint}'",
-                "error",
-            )
-        )
+        below = f"' is below {_num(col.minimum)}{hint}'" if col.maximum is None else outside
+        checks.append((f"{value} < {col.minimum}", f"'{col.name} ' || {value} || {below}", "error"))
     if col.maximum is not None:
         checks.append(
-            (
-                f"{value} > {col.maximum}",
-                f"'{col.name} ' || {value} || "
-                f"' is outside {_num(col.minimum)}-{_num(col.maximum)}'",
-                "error",
-            )
+            (f"{value} > {col.maximum}", f"'{col.name} ' || {value} || {outside}", "error")
         )
     if col.choices:
         allowed = ", ".join(f"'{c}'" for c in col.choices)

@@ -77,10 +77,13 @@ def _cell(col: ColumnSpec, value: Any) -> list[Finding]:
                     "warning",
                 )
             )
-    if col.minimum is not None and isinstance(value, int | float) and value < col.minimum:
+    number = isinstance(value, int | float)
+    low = col.minimum if col.minimum is not None else float("-inf")
+    if number and col.maximum is None and value < low:
         hint = ": a count cannot be negative" if col.minimum == 0 else ""
-        found.append(Finding(col.name, f"{col.name} {value} is below {_num(col.minimum)}{hint}"))
-    if col.maximum is not None and isinstance(value, int | float) and value > col.maximum:
+        found.append(Finding(col.name, f"{col.name} {value} is below {_num(low)}{hint}"))
+    # a value with a range (a grade) is outside it on either side, as the reader says
+    if number and col.maximum is not None and not low <= value <= col.maximum:
         found.append(
             Finding(
                 col.name,
