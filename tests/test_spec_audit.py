@@ -11,6 +11,7 @@ profile; the cohort-format cases build their own small folders.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -583,6 +584,64 @@ def test_excluded_patient_gets_no_row_and_one_without_study_drug_gets_an_ne_row(
 def test_rows_are_in_patient_id_order(endpoints: pd.DataFrame) -> None:
     ids = endpoints.patient_id.tolist()
     assert ids == sorted(ids)
+
+
+def test_the_calendar_does_not_matter(
+    endpoints: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # every date of the audit cohort moved back to start on 1969-12-01 (days -30..200
+    # cross 1970-01-01, where epoch day numbers turn negative): the same day counts and
+    # responses, every date moved by the same number of days
+    delta = dt.date(1969, 12, 1) - dt.date(2024, 1, 1)
+
+    def moved(cell: object) -> object:
+        if isinstance(cell, str) and len(cell) == 10 and cell[4] == "-" and cell[:4].isdigit():
+            return (dt.date.fromisoformat(cell) + delta).isoformat()
+        return cell
+
+    rows = _rows(CASES)
+    _extra_patients(rows)
+    shifted = {name: [tuple(map(moved, r)) for r in table] for name, table in rows.items()}
+    got = itpcohort.evaluate(write_cohort(tmp_path_factory.mktemp("epoch"), **shifted))
+    dates = [c for c in endpoints.columns if c.endswith("_date")]
+    others = [c for c in endpoints.columns if c not in dates]
+    pd.testing.assert_frame_equal(got[others], endpoints[others])
+    for c in dates:
+        assert (got[c].isna() == endpoints[c].isna()).all(), c
+        assert ((got[c] - endpoints[c]).dropna() == pd.Timedelta(delta)).all(), c
+
+
+def test_the_endpoints_file_spells_the_spec_columns(
+    endpoints: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # "Dates ISO, missing values empty"; sustained_off_treatment `true` / `false`. Case L5
+    # (day 0 = 2024-01-01): end 200 = 2024-07-19, baseline 40, CR on day 10 = 2024-01-11,
+    # loss on day 24 = 2024-01-25 in full dose, 14 days, an event; 200 treatment days
+    from itpcohort.response import write_endpoints
+
+    path = tmp_path_factory.mktemp("csv") / "endpoints.csv"
+    write_endpoints(endpoints, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ",".join(itpcohort.ENDPOINT_COLUMNS)
+    row = next(line for line in lines if line.startswith("L5_"))
+    assert row.split(",")[1:] == [
+        "2024-01-01",
+        "2024-07-19",
+        "40.0",
+        "CR",
+        "2024-01-11",
+        "10",
+        "2024-01-11",
+        "10",
+        "2024-01-25",
+        "full",
+        "14",
+        "false",
+        "false",
+        "200",
+    ]
+    row = next(line for line in lines if line.startswith("X2_no_study_drug"))
+    assert row == "X2_no_study_drug,,,,NE,,,,,,,,,false,"
 
 
 # ---- profiles: the same patients under the three shipped profiles -------------------
