@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from itpcohort.cohort import plain_csv
 from itpcohort.cohort.problems import Problem
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")
@@ -261,7 +262,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Source:
     try:
         records = _CsvRecords(path)
         try:
-            return _register_text(con, path, table, records)
+            plain = None if records.fatal else _load_plain_csv(con, path, table, records.header)
+            return plain or _register_text(con, path, table, records)
         finally:
             records.close()
     except UnicodeDecodeError:
@@ -269,6 +271,62 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Source:
     except csv.Error as exc:  # records catch their own; this is a safety net
         problem = Problem(path.name, None, None, f"not a readable CSV file: {exc}")
     return _unreadable(con, path, table, problem, _count_data_lines(path))
+
+
+def _load_plain_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, header: list[str]
+) -> Source | None:
+    """A plain file (``plain_csv``) through Arrow's reader; None if it is not plain.
+
+    The same relation, problems and line numbers as :func:`_register_text` gives
+    (``tests/test_plain_csv.py`` holds the two equal): cells holding only spaces
+    and tabs are empty, blank rows hold no row, a column without a name is not
+    read but reported when it holds data.
+    """
+    expected = plain_csv.data_lines(path)
+    if expected is None:
+        return None
+    names, problems = _normalised_header(path, header, 1)
+    width, relation = len(header), f"src_{table}"
+    schema = pa.schema([(f"c{i}", pa.string()) for i in range(width)] + [("_line", pa.int64())])
+    read = 0
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal read
+        for batch in plain_csv.batches(path, width):
+            read += batch.num_rows
+            yield batch
+
+    blank = [f"trim(c{i}, ' \t') = ''" for i in range(width)]
+    cells = [
+        f"CASE WHEN {blank[i]} THEN NULL ELSE c{i} END AS " + _quote(name or f"#unnamed{i}")
+        for i, name in enumerate(names)
+        if name is not None or not header[i].strip()
+    ]
+    con.register(f"{relation}_plain", pa.RecordBatchReader.from_batches(schema, counted()))
+    try:
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT {', '.join(cells)}, _line "
+            f"FROM {relation}_plain WHERE NOT ({' AND '.join(blank)})"
+        )
+    except (plain_csv.NotPlain, pa.ArrowException, duckdb.Error):
+        read = -1
+    finally:
+        con.unregister(f"{relation}_plain")
+    if read != expected:  # not plain after all: the exact way reads it again
+        con.sql(f"DROP TABLE IF EXISTS {relation}")
+        return None
+    for i, raw in enumerate(header):
+        if not raw.strip():
+            column = _quote(f"#unnamed{i}")
+            n, first = con.sql(
+                f"SELECT count({column}), min(_line) FILTER ({column} IS NOT NULL) FROM {relation}"
+            ).fetchall()[0]
+            if n:
+                problems.append(_unnamed(path, i, n, first))
+            con.sql(f"ALTER TABLE {relation} DROP COLUMN {column}")
+    columns = {name: "VARCHAR" for name in names if name is not None}
+    return Source(table, path, relation, columns, problems)
 
 
 class _CsvRecords:
