@@ -1026,3 +1026,26 @@ def test_a_grade_below_its_range_is_outside_the_range(tmp_path: Path) -> None:
 
     found = checks.cell_findings(schema.BLEEDING, {"who_grade": -1})
     assert [f.message for f in found] == ["who_grade -1 is outside 0-4"]
+
+
+def test_itp_phase_boundaries_in_months_of_30_4375_days() -> None:
+    # cohort-format: newly diagnosed < 3 months, persistent 3-12, chronic > 12; months =
+    # days / 30.4375 (response-criteria rule 7). Start 2024-01-01, diagnosed 91, 92, 365
+    # and 366 days before: 2.99, 3.02, 11.99 and 12.02 months
+    from itpcohort.statistics.baseline import PHASES, derived_columns
+
+    start = dt.date(2024, 1, 1)
+    data = pd.DataFrame(
+        {
+            "start_date": [pd.Timestamp(start)] * 4,
+            "diagnosis_date": [
+                pd.Timestamp(start - dt.timedelta(days=n)) for n in (91, 92, 365, 366)
+            ],
+        }
+    )
+    assert derived_columns(data)["itp_phase"].tolist() == [
+        PHASES[0],
+        PHASES[1],
+        PHASES[1],
+        PHASES[2],
+    ]
