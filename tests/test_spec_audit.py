@@ -611,6 +611,44 @@ def test_the_calendar_does_not_matter(
         assert ((got[c] - endpoints[c]).dropna() == pd.Timedelta(delta)).all(), c
 
 
+def test_typed_parquet_and_excel_tables_evaluate_like_csv(
+    endpoints: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # cohort-format: each table may be CSV, Parquet or Excel. The audit cohort with typed
+    # cells: Parquet dates (date32, timestamps), integer grades, float counts; Excel date
+    # cells and numbers. The endpoints are the CSV cohort's
+    rows = _rows(CASES)
+    _extra_patients(rows)
+    folder = tmp_path_factory.mktemp("typed")
+    columns = {
+        "patients": ["patient_id", "enrollment_date", "excluded", "followup_end_date"],
+        "treatments": ["patient_id", "drug", "role", "start_date", "end_date", "phase"],
+        "labs": ["patient_id", "date", "test", "value", "unit"],
+        "bleeding": ["patient_id", "date", "who_grade"],
+        "adverse_events": ["patient_id", "onset_date", "term", "grade"],
+    }
+    frames = {
+        name: pd.DataFrame(table, columns=columns[name], dtype=object)
+        for name, table in rows.items()
+    }
+    for frame in frames.values():
+        for c in frame.columns:
+            if c.endswith("date"):
+                frame[c] = pd.to_datetime(frame[c])
+    frames["patients"]["excluded"] = frames["patients"]["excluded"].astype("string")
+    frames["treatments"]["start_date"] = frames["treatments"]["start_date"].dt.date
+    frames["treatments"]["end_date"] = frames["treatments"]["end_date"].dt.date
+    frames["labs"]["value"] = frames["labs"]["value"].astype(float)
+    frames["bleeding"]["who_grade"] = frames["bleeding"]["who_grade"].astype("int8")
+    frames["adverse_events"]["grade"] = frames["adverse_events"]["grade"].astype(int)
+    frames["patients"].to_parquet(folder / "patients.parquet")
+    frames["treatments"].to_parquet(folder / "treatments.parquet")
+    frames["labs"].to_excel(folder / "labs.xlsx", index=False)
+    frames["bleeding"].to_parquet(folder / "bleeding.parquet")
+    frames["adverse_events"].to_excel(folder / "adverse_events.xlsx", index=False)
+    pd.testing.assert_frame_equal(itpcohort.evaluate(folder), endpoints)
+
+
 def test_the_endpoints_file_spells_the_spec_columns(
     endpoints: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
