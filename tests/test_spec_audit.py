@@ -1087,3 +1087,31 @@ def test_itp_phase_boundaries_in_months_of_30_4375_days() -> None:
         PHASES[1],
         PHASES[2],
     ]
+
+
+def test_a_year_before_enrolment_is_a_calendar_year(tmp_path: Path) -> None:
+    # warning: "a measurement dated before enrolment minus one year". Enrolled 2024-06-01:
+    # one year before is 2023-06-01 (365 days before would be 2023-06-02, 2024 being a
+    # leap year), so 2023-05-31 warns and 2023-06-01 does not. Enrolled 2024-02-29: one
+    # year before is 2023-02-28, so only 2023-02-27 warns
+    write_csv(
+        tmp_path / "patients.csv",
+        PATIENTS,
+        [["P1", "2024-06-01", ""], ["P2", "2024-02-29", ""]],
+    )
+    write_csv(
+        tmp_path / "treatments.csv",
+        TREATMENTS,
+        [[p, "tacrolimus", "study", "2024-06-01", "", ""] for p in ("P1", "P2")],
+    )
+    write_csv(
+        tmp_path / "labs.csv",
+        LABS,
+        [
+            ["P1", "2023-06-01", "platelets", 20, "10^9/L"],
+            ["P1", "2023-05-31", "platelets", 20, "10^9/L"],  # line 3: warning
+            ["P2", "2023-02-28", "platelets", 20, "10^9/L"],
+            ["P2", "2023-02-27", "platelets", 20, "10^9/L"],  # line 5: warning
+        ],
+    )
+    assert _where(tmp_path, "warning") == [("labs.csv", 3, "date"), ("labs.csv", 5, "date")]
