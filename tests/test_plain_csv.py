@@ -81,6 +81,7 @@ PLAIN = (
         (b"patient_id,_line\nP01,7\n", "a reserved column name"),
         (b"patient_id\nP01\n   \nP02\n", "one column, a line of spaces"),
         (b"patient_id,date\n", "the header only"),
+        (b"\xef\xbb\xbf" + PLAIN, "a byte-order mark (Excel's CSV UTF-8)"),
     ],
 )
 def test_plain_files_take_the_fast_way_and_read_the_same(
@@ -109,7 +110,6 @@ def test_plain_rows_keep_their_physical_lines(
         (PLAIN + b'P02,2024-01-03,platelets,"1,5",10^9/L\n', "a quote"),
         (PLAIN + b'P02,2024-01-03,platelets,"1\n5",10^9/L\n', "a quoted line break"),
         (PLAIN + "P02,2024-01-03,plaquettes,12,µmol/L\n".encode(), "a byte that is not ASCII"),
-        (b"\xef\xbb\xbf" + PLAIN, "a byte-order mark"),
         (PLAIN + b"\nP02,2024-01-03,platelets,12,10^9/L\n", "a blank line"),
         (PLAIN + b"\r\nP02,2024-01-03,platelets,12,10^9/L\r\n", "a blank CRLF line"),
         (PLAIN + b"P02,2024-01-03,platelets,12,10^9/L\rP03,x,y,z,w\n", "a bare carriage return"),
@@ -122,6 +122,8 @@ def test_plain_rows_keep_their_physical_lines(
         (PLAIN + b"\n\n", "blank lines at the end"),
         (b"", "an empty file"),
         (b"\npatient_id\nP01\n", "a blank first line"),
+        (PLAIN + b"\xef\xbb\xbfP02,x,y,z,w\n", "a byte-order mark after the start"),
+        (b"\xef\xbb\xbf\xef\xbb\xbf" + PLAIN, "two byte-order marks"),
     ],
 )
 def test_other_files_take_the_exact_way(

@@ -16,6 +16,7 @@ fast way never changes what is read, only how fast.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +41,15 @@ class NotPlain(Exception):
 def data_lines(path: Path) -> int | None:
     """The number of lines after the header if ``path`` is a plain file, else None.
 
-    Plain: only the bytes above, no blank line, no carriage return but in a
-    CRLF line end.
+    Plain: only the bytes above (after a UTF-8 byte-order mark, if any), no blank
+    line, no carriage return but in a CRLF line end.
     """
     lines, ends_in_newline, first = 0, True, True
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             chunk += handle.readline()  # whole lines: no CRLF or blank line is split
+            if first and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]  # Excel's mark (the header's, read apart)
             if chunk.translate(None, _PLAIN_BYTES):
                 return None  # a quote, a byte that is not ASCII, a control character
             if b"\n\n" in chunk or b"\n\r\n" in chunk or chunk.count(b"\r") != chunk.count(b"\r\n"):
