@@ -1115,3 +1115,50 @@ def test_a_year_before_enrolment_is_a_calendar_year(tmp_path: Path) -> None:
         ],
     )
     assert _where(tmp_path, "warning") == [("labs.csv", 3, "date"), ("labs.csv", 5, "date")]
+
+
+# ---- importers: "Anything the importers produce must be valid here" ------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("2014-13", "end"), ("2014-13", "start"), ("2014-00", "start"), ("2014-02-30", "end")],
+)
+def test_an_impossible_partial_or_full_date_is_no_date(value: str, kind: str) -> None:
+    from itpcohort.importers.common import complete_date
+
+    # month 13 raised IllegalMonthError (an internal error); 2014-00-01 and 2014-02-30
+    # went into the cohort folder, which the reader then refused
+    assert complete_date(value, kind) == (None, False)  # type: ignore[arg-type]
+
+
+def test_an_sdtm_period_whose_end_is_not_a_date_is_set_aside(tmp_path: Path) -> None:
+    from itpcohort.importers.sdtm import import_sdtm
+
+    src = tmp_path / "sdtm"
+    src.mkdir()
+    (src / "dm.csv").write_text("USUBJID,RFSTDTC\nS1,2014-01-05\nS2,2014-01-06\n")
+    # S1: a period ending in month 13, then a good one; S2: a period ending on 30 Feb.
+    # An end that is given but is not a date must not make the period ongoing
+    (src / "ex.csv").write_text(
+        "USUBJID,EXTRT,EXSTDTC,EXENDTC\n"
+        "S1,DRUGX,2014-01-05,2014-13\n"
+        "S1,DRUGX,2015-02-01,2015-03-01\n"
+        "S2,DRUGX,2014-01-06,2014-02-30\n"
+        "S2,DRUGX,2014-03-01,\n"
+    )
+    (src / "lb.csv").write_text(
+        "USUBJID,LBTESTCD,LBDTC,LBSTRESN,LBSTRESU\nS1,PLAT,2014-01-05,20,10^9/L\n"
+    )
+    rec = import_sdtm(src, tmp_path / "cohort")
+    ex = rec.sources["EX"]
+    assert ex.read == 4
+    assert ex.set_aside == {"end date given but not a date": 2}
+    assert ex.imported == {"treatments (study)": 2}
+    report, _ = validate_cohort(tmp_path / "cohort")
+    assert report.ok, report.problems
+    treatments = pd.read_csv(tmp_path / "cohort" / "treatments.csv", dtype=str)
+    assert treatments[["patient_id", "start_date"]].values.tolist() == [
+        ["S1", "2015-02-01"],
+        ["S2", "2014-03-01"],
+    ]

@@ -187,13 +187,14 @@ def complete_date(value: object, kind: Literal["start", "end"]) -> tuple[str | N
     if not match:
         return None, False
     year, month, day = match.groups()
+    y, m = int(year), int(month or 1)
+    if not (1 <= y and 1 <= m <= 12):  # month 00 or 13: not a date, as any other text
+        return None, False
+    last = calendar.monthrange(y, m)[1]
     if day:
-        return f"{year}-{month}-{day}", False
-    y = int(year)
+        return (f"{year}-{month}-{day}", False) if 1 <= int(day) <= last else (None, False)
     if month:
-        m = int(month)
-        d = 1 if kind == "start" else calendar.monthrange(y, m)[1]
-        return f"{y:04d}-{m:02d}-{d:02d}", True
+        return f"{y:04d}-{m:02d}-{1 if kind == 'start' else last:02d}", True
     return (f"{y:04d}-01-01" if kind == "start" else f"{y:04d}-12-31"), True
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from itpcohort.importers.common import (
+    COHORT_COLUMNS,
     MappingError,
     Reconciliation,
     complete_dates,
@@ -307,6 +308,7 @@ def _period_dates(
             _text(frame[f"{domain}STDTC"]), "start", rec, domain, f"{domain}STDTC", ids
         ),
         "end_date": complete_dates(_text(end), "end", rec, domain, f"{domain}ENDTC", ids),
+        "_end_text": _text(end),
     }
 
 
@@ -314,6 +316,10 @@ def _periods(periods: pd.DataFrame, rec: Reconciliation, source: str) -> pd.Data
     no_start = periods["start_date"].isna()
     rec.set_aside(source, "no start date", int(no_start.sum()))
     periods = periods[~no_start]
+    # an end given but not a date (2014-13, 2014-02-30) does not make the period ongoing
+    no_end = periods["end_date"].isna() & (periods.pop("_end_text") != "")
+    rec.set_aside(source, "end date given but not a date", int(no_end.sum()))
+    periods = periods[~no_end]
     bad = periods["end_date"].notna() & (periods["end_date"] < periods["start_date"])
     rec.set_aside(source, "end before start", int(bad.sum()))
     periods = periods[~bad]
@@ -360,8 +366,11 @@ def _labs(src: Path, rec: Reconciliation) -> pd.DataFrame:
 
 def _adverse_events(src: Path, rec: Reconciliation) -> tuple[pd.DataFrame, pd.DataFrame]:
     ae = read_domain(src, "ae")
-    if ae is None:
-        return pd.DataFrame(), pd.DataFrame()
+    if ae is None:  # no AE domain: no adverse events and no bleeding (tables without rows)
+        return (
+            pd.DataFrame(columns=COHORT_COLUMNS["adverse_events"]),
+            pd.DataFrame(columns=COHORT_COLUMNS["bleeding"]),
+        )
     _need(ae, "AE", ["USUBJID", "AESTDTC"])
     rec.read("AE", len(ae))
     ids = _text(ae["USUBJID"])
