@@ -188,7 +188,7 @@ def complete_date(value: object, kind: Literal["start", "end"]) -> tuple[str | N
         return None, False
     year, month, day = match.groups()
     y, m = int(year), int(month or 1)
-    if not (1 <= y and 1 <= m <= 12):  # month 00 or 13: not a date, as any other text
+    if y < 1 or not 1 <= m <= 12:  # year 0000, month 00 or 13: not a date, as any other text
         return None, False
     last = calendar.monthrange(y, m)[1]
     if day:
