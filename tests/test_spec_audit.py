@@ -1162,3 +1162,30 @@ def test_an_sdtm_period_whose_end_is_not_a_date_is_set_aside(tmp_path: Path) -> 
         ["S1", "2015-02-01"],
         ["S2", "2014-03-01"],
     ]
+
+
+def test_fhir_observations_on_impossible_dates_are_set_aside(tmp_path: Path) -> None:
+    import json
+
+    from itpcohort.importers.fhir import import_fhir
+
+    def observation(value: float, when: str) -> dict[str, object]:
+        return {
+            "resourceType": "Observation",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+            "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": "10*3/uL", "code": "10*3/uL"},
+        }
+
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1980-01-01"}
+    resources = [patient, *(observation(40, w) for w in ("2020-01-02", "2020-02-30", "2020-13"))]
+    path = tmp_path / "b.json"
+    path.write_text(
+        json.dumps({"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]})
+    )
+    rec = import_fhir(path, tmp_path / "cohort")
+    assert dict(rec.sources["Observation"].imported) == {"labs (platelets)": 1}
+    assert sum(rec.sources["Observation"].set_aside.values()) == 2
+    report, _ = validate_cohort(tmp_path / "cohort")
+    assert report.ok, report.problems  # 2020-02-30 used to reach labs.csv
