@@ -1189,3 +1189,28 @@ def test_fhir_observations_on_impossible_dates_are_set_aside(tmp_path: Path) -> 
     assert sum(rec.sources["Observation"].set_aside.values()) == 2
     report, _ = validate_cohort(tmp_path / "cohort")
     assert report.ok, report.problems  # 2020-02-30 used to reach labs.csv
+
+
+@pytest.mark.parametrize(
+    ("validation", "value", "expected"),
+    [
+        ("date_mdy", "01-31-2024", "2024-01-31"),
+        ("datetime_mdy", "01-31-2024 10:30", "2024-01-31"),
+        ("date_dmy", "31-01-2024", "2024-01-31"),
+        # REDCap's raw exports (and its API) give every date as Y-M-D, whatever the field's
+        # validation: kept (was turned into '31-2024-01')
+        ("date_mdy", "2024-01-31", "2024-01-31"),
+        ("date_dmy", "2024-01-31", "2024-01-31"),
+        # slashes, as spreadsheets write them
+        ("date_mdy", "01/31/2024", "2024-01-31"),
+        ("date_dmy", "31/01/2024", "2024-01-31"),
+        # not a date of that shape: left as it is, for the reader to report with its line
+        # (was ValueError: an internal error)
+        ("date_mdy", "12-2024", "12-2024"),
+        ("date_dmy", "yesterday", "yesterday"),
+    ],
+)
+def test_redcap_dates_by_validation(validation: str, value: str, expected: str) -> None:
+    from itpcohort.importers.redcap import Field, _decode
+
+    assert _decode(value, Field("d", "form", "text", {}, validation)) == expected

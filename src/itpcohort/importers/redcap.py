@@ -35,6 +35,7 @@ patients, or a constant there: any mapped field). A field mapped as
 from __future__ import annotations
 
 import io
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,21 +123,26 @@ def read_records(text: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
+_YMD = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_DAY_FIRST = re.compile(r"^(\d{2})[-/](\d{2})[-/](\d{4})")
+
+
 def _decode(value: str, f: Field | None) -> str:
     if not value or f is None:
         return value
     if f.choices and f.kind != "checkbox":
         return f.choices.get(value, value)
     v = f.validation
-    if v.startswith(("date_mdy", "datetime_mdy")):
-        m, d, y = value[:10].split("-")
-        return f"{y}-{m}-{d}"
-    if v.startswith(("date_dmy", "datetime_dmy")):
-        d, m, y = value[:10].split("-")
-        return f"{y}-{m}-{d}"
-    if v.startswith("datetime"):
+    if not v.startswith("date"):  # date_* and datetime_* validations
+        return value
+    if _YMD.match(value):  # Y-M-D (as raw exports write dates): kept, whatever the validation
         return value[:10]
-    return value
+    shaped = _DAY_FIRST.match(value)
+    if shaped is None or ("mdy" not in v and "dmy" not in v):
+        return value  # not a date of this field's shape: the reader reports it, with its line
+    a, b, y = shaped.groups()
+    m, d = (a, b) if "mdy" in v else (b, a)
+    return f"{y}-{m}-{d}"
 
 
 class _Section:
