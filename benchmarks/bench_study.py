@@ -197,6 +197,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--monitoring-seconds", type=float, default=30,
                         help="seconds of dashboard and of patient pages with results cached")
+    parser.add_argument("--after-save", choices=("inline", "background"), default="inline",
+                        help="the server's ITPCOHORT_STUDY_AFTER_SAVE (a save's alerts and "
+                        "automatic queries in the request, or in a thread after it)")
     args = parser.parse_args()
 
     root = HERE / "data" / f"study-{args.patients}x{args.counts}"
@@ -226,7 +229,9 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    env = {**os.environ, "ITPCOHORT_STUDY_DB": os.environ["ITPCOHORT_STUDY_DB"]}
+    env = {**os.environ, "ITPCOHORT_STUDY_DB": os.environ["ITPCOHORT_STUDY_DB"],
+           "ITPCOHORT_STUDY_AFTER_SAVE": args.after_save}
+    figures["after_save"] = args.after_save
     server = subprocess.Popen(
         [sys.executable, "-m", "itpcohort", "serve", "--data", str(data), "--port",
          str(args.port), "--workers", str(args.workers)],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -279,3 +280,49 @@ def test_other_saves_raise_the_alerts_of_their_kinds_on_commit(
         (pa.pk, ["low_platelets", "overdue_visit"]),
         (pa.pk, ["low_platelets", "bleeding", "overdue_visit"]),
     ]
+
+
+# -- in the background ------------------------------------------------------------------------
+def test_in_the_background_the_save_answers_first_and_the_work_keeps_its_audit_context(
+    transactional_db: None,
+    study: dict,
+    login: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from itpcohort.study import audit
+
+    settings.STUDY_AFTER_SAVE = "background"
+    gate = threading.Event()
+    real = followup.after_save
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(followup, "after_save", held)
+    response = login("coord_a").post(
+        "/patients/A-001/visit/",
+        {
+            "date": "2024-01-24",
+            "platelets_value": "25",
+            "platelets_unit": "10^9/L",
+            "confirm": "on",
+        },
+    )
+    assert response.status_code == 302
+    lab = Lab.objects.get()  # saved and answered, its after-save work still queued
+    assert f"low_platelets:lab:{lab.pk}" not in _alert_keys()
+    gate.set()
+    followup.wait()
+    assert f"low_platelets:lab:{lab.pk}" in _alert_keys()
+    alert = Alert.objects.get(key=f"low_platelets:lab:{lab.pk}")
+    event = audit.event_model(Alert).objects.get(pgh_obj_id=alert.pk)
+    assert event.pgh_context["username"] == "coord_a"
+    assert event.pgh_context["url"] == "/patients/A-001/visit/"
+
+
+def test_an_unknown_mode_is_named(settings: Any) -> None:
+    settings.STUDY_AFTER_SAVE = "later"
+    with pytest.raises(ValueError, match="STUDY_AFTER_SAVE is 'later': use one of inline"):
+        followup.mode()

@@ -28,19 +28,32 @@ visit schedule (``schedule.ScheduleError``, shown on the settings page) stops
 only what needs the visit states (overdue and missing visits), logged; the
 other alerts and checks are still raised.
 
-The app's forms call :func:`after_save` once the save has committed (``records``
-is told not to raise the alerts on commit itself: ``alerts_on_commit=False``);
-any other save through ``records`` raises the alerts of the saved tables' kinds
-when it commits (:func:`alert_kinds`).
+The app's forms call :func:`after_save_soon` once the save has committed
+(``records`` is told not to raise the alerts on commit itself:
+``alerts_on_commit=False``); any other save through ``records`` raises the alerts
+of the saved tables' kinds when it commits (:func:`alert_kinds`).
+
+:func:`after_save_soon` runs :func:`after_save` in the request (Django setting
+``STUDY_AFTER_SAVE = "inline"``, from ``ITPCOHORT_STUDY_AFTER_SAVE``; the default,
+and what the tests use), or with ``"background"`` hands it to one thread of the
+serving process and answers at once. In the background the work carries the
+request's audit context (user, user name, address, URL), runs in the order the
+saves came, and a failure is logged; the alerts and queries may appear a moment
+after the page that follows the save, and work still queued when the process
+stops is left to the daily run. :func:`wait` returns once the queue is empty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import pghistory
 from django.db import models
 
 from itpcohort.study import alerts, queries, schedule
@@ -150,3 +163,70 @@ def tables_by_patient(objs: Iterable[models.Model]) -> dict[int, Collection[str]
         if pk is not None:
             found.setdefault(pk, set()).add(table_of(obj))
     return found
+
+
+# -- in the request or in the background ----------------------------------------------------
+MODES = ("inline", "background")
+_jobs: queue.Queue[tuple[int, tuple[str, ...], dict[str, Any]]] = queue.Queue()
+_worker: threading.Thread | None = None
+_starting = threading.Lock()
+
+
+def mode() -> str:
+    """``STUDY_AFTER_SAVE``: "inline" (the default) or "background"."""
+    from django.conf import settings
+
+    found = getattr(settings, "STUDY_AFTER_SAVE", "inline")
+    if found not in MODES:
+        raise ValueError(f"STUDY_AFTER_SAVE is '{found}': use one of {', '.join(MODES)}")
+    return str(found)
+
+
+def after_save_soon(patient: Patient | int, tables: Iterable[str] = TABLES) -> Done | None:
+    """:func:`after_save` now (mode "inline": what it raised), or queued for this
+    process's after-save thread (mode "background": None, the request does not wait)."""
+    if mode() == "inline":
+        return after_save(patient, tables)
+    pk = patient.pk if isinstance(patient, Patient) else int(patient)
+    saved = tuple(sorted(_known(tables)))
+    _jobs.put((pk, saved, _audit_metadata()))
+    _start_worker()
+    return None
+
+
+def wait() -> None:
+    """Until every after-save queued so far has run (tests; a clean stop)."""
+    _jobs.join()
+
+
+def _audit_metadata() -> dict[str, Any]:
+    """The request's audit context (pghistory's: user, user name, address, URL)."""
+    from pghistory import runtime
+
+    current = getattr(runtime._tracker, "value", None)
+    return dict(current.metadata) if current is not None else {}
+
+
+def _start_worker() -> None:
+    global _worker
+    with _starting:  # started on first use: in each serving process, after the fork
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="itpcohort-after-save", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    from django.db import close_old_connections, connection
+
+    while True:
+        pk, tables, metadata = _jobs.get()
+        try:
+            close_old_connections()
+            with pghistory.context(**metadata):
+                after_save(pk, tables)
+        except Exception:  # the save is committed; the daily run catches up
+            log.exception("the after-save work of patient %s failed", pk)
+        finally:
+            if _jobs.empty():  # idle: no connection kept open
+                connection.close()
+            _jobs.task_done()

@@ -216,6 +216,9 @@ else:
 DEFAULT_FROM_EMAIL = os.environ.get("ITPCOHORT_MAIL_FROM", "itpcohort-study@localhost")
 #: the app's address, for the link in alert mails (e.g. https://study.example.org)
 STUDY_URL = os.environ.get("ITPCOHORT_STUDY_URL", "")
+#: a save's alerts and automatic queries: "inline" (in the request) or "background"
+#: (one thread per serving process, the request does not wait; study/followup.py)
+STUDY_AFTER_SAVE = os.environ.get("ITPCOHORT_STUDY_AFTER_SAVE", "inline")
 
 # -- the rest ----------------------------------------------------------------------
 LANGUAGE_CODE = "en"

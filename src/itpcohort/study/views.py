@@ -128,7 +128,7 @@ def _save(request: HttpRequest, form: forms.CheckedForm, obj: Any, values: dict[
         return _conflict(request, form, conflict.current, values)
     messages.success(request, "saved")
     if isinstance(obj, Patient | Treatment | Lab | Bleeding | AdverseEvent):
-        followup.after_save(
+        followup.after_save_soon(
             obj if isinstance(obj, Patient) else obj.patient_id, [followup.table_of(obj)]
         )
     return None
@@ -248,7 +248,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
         _reader_check(form, None)
         if not form.errors:
             patient = records.create(Patient, form.table_values(), alerts_on_commit=False)
-            followup.after_save(patient, ["patient"])
+            followup.after_save_soon(patient, ["patient"])
             messages.success(request, f"patient {patient.patient_id} screened")
             return redirect("patient", pid=patient.patient_id)
     return render(request, "study/form.html", {"form": form, "title": "Screen a patient"})
@@ -324,7 +324,7 @@ def visit_new(request: HttpRequest, pid: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         labs = (Lab(patient=patient, **lab) for lab in form.labs())
         records.create_many(labs, alerts_on_commit=False)
-        followup.after_save(patient, ["lab"])
+        followup.after_save_soon(patient, ["lab"])
         messages.success(request, f"visit of {form.cleaned_data['date']} saved")
         return redirect("patient", pid=pid)
     return render(request, "study/visit.html", {"form": form, "patient": patient})
@@ -340,7 +340,7 @@ def record_new(request: HttpRequest, pid: str, kind: str) -> HttpResponse:
         if not form.errors:
             fields = {**form.table_values(), "patient": patient}
             records.create(model, fields, alerts_on_commit=False)
-            followup.after_save(patient, [followup.table_of(model)])
+            followup.after_save_soon(patient, [followup.table_of(model)])
             messages.success(request, f"{label} saved")
             return redirect("patient", pid=pid)
     return render(
