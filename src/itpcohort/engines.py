@@ -13,8 +13,10 @@ Databricks).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,8 +36,13 @@ TABLES = ("patients", "treatments", "labs", "bleeding", "adverse_events")
 #: the environment variable naming a staging folder the Spark executors can read
 STAGING_VARIABLE = "ITPCOHORT_SPARK_STAGING"
 
+#: the largest table Spark broadcasts to a join (``spark.sql.autoBroadcastJoinThreshold``)
+BROADCAST_BYTES = "64m"
+
 _spark_session: Any = None
 _spark_master: str | None = None
+#: held while the session starts (the JVM may start in the background: start_spark)
+_spark_starting = threading.Lock()
 _spark_dir: tempfile.TemporaryDirectory[str] | None = None
 
 
@@ -87,6 +94,27 @@ def spark_session(master: str | None = None) -> Any:
     Spark allows one session per process: asking again with another master is an
     error, never the running session silently.
     """
+    with _spark_starting:
+        return _start_session(master)
+
+
+def start_spark(master: str | None = None) -> None:
+    """Start the process's SparkSession in the background (its JVM takes seconds).
+
+    The caller reads the cohort meanwhile; :func:`spark_session` then waits for the
+    session (if it failed to start, it tries again and raises the error). The staging
+    folder is checked at once.
+    """
+    _staging_root()
+
+    def start() -> None:
+        with contextlib.suppress(EngineError):  # met again when the session is asked for
+            spark_session(master)
+
+    threading.Thread(target=start, name="itpcohort-spark-start", daemon=True).start()
+
+
+def _start_session(master: str | None) -> Any:
     global _spark_session, _spark_master
     wanted = master or "local[*]"
     if _spark_session is not None:
@@ -112,6 +140,10 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.memory", "4g")
             .config("spark.sql.ansi.enabled", "false")
+            # the per-patient tables (kept, so sized as they are: 1M patients, about 20 MB
+            # each) are broadcast to the counts instead of 30M counts shuffled to them; the
+            # labs are never kept, and Spark estimates them from their Parquet (1M: 70 MB)
+            .config("spark.sql.autoBroadcastJoinThreshold", BROADCAST_BYTES)
             # results reach Python as Arrow batches, not one pickled row at a time
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
@@ -176,5 +208,13 @@ def _spark_fraction() -> float | None:
 
 
 def _cached(table: ir.Table) -> ir.Table:
-    """``table`` computed once when first needed and kept (Spark recomputes shared steps)."""
-    return table.cache()
+    """``table`` computed once, now, and kept (Spark recomputes shared steps).
+
+    Computed at once rather than when first needed, so Spark plans the later steps
+    on its real size: a kept per-patient table is then small enough to broadcast
+    (a table not yet computed is estimated from its plan, a join as the product of
+    its sides).
+    """
+    kept = table.cache()
+    kept.count().execute()
+    return kept

@@ -103,26 +103,32 @@ def derive_rescue_windows(treatments: ir.Table, criteria: Criteria) -> ir.Table:
     )
 
 
+def derive_starts(treatment: ir.Table, baseline: ir.Table) -> ir.Table:
+    """Per treated patient: ``start_date``, ``end_date`` and ``baseline_platelets``.
+
+    A left join: a patient without a baseline (rule 1) has a null
+    ``baseline_platelets``, hence no level.
+    """
+    return treatment.left_join(baseline, "patient_id").select(
+        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
+    )
+
+
 def _rows_after_start(
     platelets: ir.Table,
     bleeding: ir.Table,
-    treatment: ir.Table,
-    baseline: ir.Table,
+    starts: ir.Table,
     rescue_windows: ir.Table,
 ) -> tuple[ir.Table, ir.Table]:
     """Rule 2's rows: the counts and the bleedings dated after the study drug's start.
 
     Each carries the patient's ``start_date``, ``end_date`` and ``baseline_platelets``
-    (a left join: a patient without a baseline has none, hence no level; engines
-    then estimate the counts as many and build their hash tables from the rescues);
-    each count also ``washed``: whether it falls from the first day of a rescue
-    through ``rescue_washout_days`` after its last (then not evaluable). A count in
-    several windows matches each of them.
+    (``starts``, :func:`derive_starts`; engines estimate the counts as many and
+    build their hash tables from the rescues); each count also ``washed``: whether
+    it falls from the first day of a rescue through ``rescue_washout_days`` after
+    its last (then not evaluable). A count in several windows matches each of them.
     """
-    per_patient = treatment.left_join(baseline, "patient_id").select(
-        treatment.patient_id, "start_date", "end_date", "baseline_platelets"
-    )
-    counts = platelets.join(per_patient, "patient_id").filter(lambda t: t.date > t.start_date)
+    counts = platelets.join(starts, "patient_id").filter(lambda t: t.date > t.start_date)
     w = rescue_windows
     counts = counts.left_join(
         w,
@@ -133,15 +139,14 @@ def _rows_after_start(
         ],
     )
     counts = counts.mutate(washed=w.rescue_start.notnull())
-    bleeds = bleeding.join(per_patient, "patient_id")
+    bleeds = bleeding.join(starts, "patient_id")
     return counts, bleeds.filter(bleeds.date > bleeds.start_date)
 
 
 def derive_days(
     platelets: ir.Table,
     bleeding: ir.Table,
-    treatment: ir.Table,
-    baseline: ir.Table,
+    starts: ir.Table,
     rescue_windows: ir.Table,
     criteria: Criteria,
 ) -> ir.Table:
@@ -158,7 +163,7 @@ def derive_days(
     the lowest: the level of its lowest count, or NR with a bleeding. One
     aggregation of the rows does it all; no second pass over the days.
     """
-    counts, bleeds = _rows_after_start(platelets, bleeding, treatment, baseline, rescue_windows)
+    counts, bleeds = _rows_after_start(platelets, bleeding, starts, rescue_windows)
     counts = counts.select(
         counts.patient_id,
         counts.date,
@@ -212,8 +217,7 @@ def _count_level(
 def derive_observations(
     platelets: ir.Table,
     bleeding: ir.Table,
-    treatment: ir.Table,
-    baseline: ir.Table,
+    starts: ir.Table,
     rescue_windows: ir.Table,
     criteria: Criteria,
 ) -> ir.Table:
@@ -227,7 +231,7 @@ def derive_observations(
     so the rows need no aggregation into days. The same rows as the evaluable
     days of :func:`derive_days`, before the lowest is taken.
     """
-    counts, bleeds = _rows_after_start(platelets, bleeding, treatment, baseline, rescue_windows)
+    counts, bleeds = _rows_after_start(platelets, bleeding, starts, rescue_windows)
     level = _count_level(counts.value, counts.baseline_platelets, criteria)
     counts = counts.select(
         counts.patient_id,
@@ -254,19 +258,21 @@ def derive_confirmations(levels: ir.Table, criteria: Criteria) -> ir.Table:
 
     ``levels`` holds evaluable observations (:func:`derive_observations`; the
     rows of one day make one day, whose level is the lowest). One row per
-    patient and day comes out, with ``r_confirmed`` (rule 4): level >= R now and
-    on every evaluable day up to one at least ``response_confirm_days`` later;
-    ``cr_confirmed`` likewise for CR; ``loss_confirmed`` (rule 5): level < R now
-    and on the next evaluable day(s) to one at least ``loss_confirm_days`` later.
+    patient and day comes out (``patient_id``, ``date``, ``end_date``), with
+    ``r_confirmed`` (rule 4): level >= R now and on every evaluable day up to one
+    at least ``response_confirm_days`` later; ``cr_confirmed`` likewise for CR;
+    ``loss_confirmed`` (rule 5): level < R now and on the next evaluable day(s)
+    to one at least ``loss_confirm_days`` later.
 
     Gaps and islands: a run is a stretch of consecutive evaluable days on one
     side of a threshold; a day is confirmed when its run reaches far enough
     beyond it. Runs at or above R and runs below R end at the same days (where
     the level crosses R), so two run ends serve the three flags. Two windows,
-    each one sort: the first orders the rows by ``8 x day + level`` (a day's
-    rows together, its lowest level last when read backwards), so one row per
-    day keeps the day's level and ``RANGE`` frames on that key reach the next
-    day's lowest level; the second finds the run ends. Frames grow from the
+    one sort: the first orders the rows by ``8 x day + level`` (a day's rows
+    together, its lowest level last when read backwards), so one row per day
+    keeps the day's level and ``RANGE`` frames on that key reach the next day's
+    lowest level; the second, on the same key over one row per day (the order of
+    the days), finds the run ends. Frames grow from the
     latest day back, so every engine updates them row by row.
     """
     key = levels.day.cast("int64") * 8 + levels.level.cast("int64")
@@ -280,22 +286,27 @@ def derive_confirmations(levels: ir.Table, criteria: Criteria) -> ir.Table:
         _next=t.level.last().over(next_day),
         _day_row=following.isnull() | (following != t.day),
     )
-    d = t.filter(t._day_row).drop("_key", "_day_row")
+    d = t.filter(t._day_row).drop("_day_row")
     d = d.mutate(
         _last_r=d._next.isnull() | ((d._next >= R) != (d.level >= R)),
         _last_cr=d._next.isnull() | ((d._next >= CR) != (d.level >= CR)),
     )
-    from_here = ibis.window(group_by=d.patient_id, order_by=ibis.desc(d.day), rows=(None, 0))
+    # one row per day: ``_key`` orders the days as ``day`` does, and the rows are already
+    # sorted on it (Spark sorts once for both windows)
+    from_here = ibis.window(group_by=d.patient_id, order_by=ibis.desc(d._key), rows=(None, 0))
     d = d.mutate(
         _end_r=ibis.ifelse(d._last_r, d.day, ibis.null("int32")).min().over(from_here),
         _end_cr=ibis.ifelse(d._last_cr, d.day, ibis.null("int32")).min().over(from_here),
     )
     reach_r, reach_cr = d._end_r - d.day, d._end_cr - d.day
-    return d.mutate(
+    return d.select(
+        "patient_id",
+        "date",
+        "end_date",
         r_confirmed=(d.level >= R) & (reach_r >= criteria.response_confirm_days),
         cr_confirmed=(d.level >= CR) & (reach_cr >= criteria.response_confirm_days),
         loss_confirmed=(d.level < R) & (reach_r >= criteria.loss_confirm_days),
-    ).drop("_next", "_last_r", "_last_cr", "_end_r", "_end_cr")
+    )
 
 
 def derive_loss_candidates(
@@ -437,7 +448,7 @@ def derive_timeline(
     """Rules 1-7 step by step: treatment, baseline, days and levels, confirmations, episodes.
 
     ``reuse`` is applied to the tables that later steps read more than once (the
-    treatment, the baseline, the confirmations, the episodes): an engine that
+    treatment, the baseline, the starts, the confirmations, the episodes): an engine that
     would otherwise derive them again for every reader keeps them instead
     (Spark caches them; DuckDB keeps them itself and needs nothing).
     """
@@ -448,8 +459,11 @@ def derive_timeline(
     platelets = labs.filter(_.test == "platelets").select("patient_id", "date", "value")
     baseline = keep(derive_baseline(platelets, treatment, criteria))
     rescue = derive_rescue_windows(treatments, criteria)
-    days = derive_days(platelets, bleeding, treatment, baseline, rescue, criteria)
-    observations = derive_observations(platelets, bleeding, treatment, baseline, rescue, criteria)
+    # read by the counts and the bleedings of both: kept (a small table, which Spark then
+    # broadcasts to the counts instead of shuffling them to it)
+    starts = keep(derive_starts(treatment, baseline))
+    days = derive_days(platelets, bleeding, starts, rescue, criteria)
+    observations = derive_observations(platelets, bleeding, starts, rescue, criteria)
     confirmations = keep(derive_confirmations(observations, criteria))
     loss_candidates = derive_loss_candidates(confirmations, bleeding, rescue, criteria)
     return Timeline(
