@@ -402,16 +402,6 @@ def raise_automatic_queries(
     return len(made)
 
 
-def after_save(patient: Patient) -> int:
-    """The cheap path after a save: the automatic queries of the saved patient only."""
-    try:
-        return raise_automatic_queries(Patient.objects.filter(pk=patient.pk))
-    except (
-        schedule.ScheduleError
-    ):  # the study's schedule is misconfigured: the admin's page says so
-        return 0
-
-
 # -- views ------------------------------------------------------------------------------------
 TABLE_LABELS = {
     "patient": "patient",
