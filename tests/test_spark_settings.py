@@ -78,3 +78,14 @@ def _cached_partitions(spark: Any) -> int:
     """RDDs that Spark holds in its cache with at least one partition computed."""
     infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
     return sum(1 for info in infos if info.numCachedPartitions() > 0)
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(SPARK_SKIP is not None, reason=SPARK_SKIP or "")
+def test_local_mode_runs_the_throughput_collector_without_compression() -> None:
+    spark = engines.spark_session()  # the test session: local mode
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
+    collectors = {bean.getName() for bean in beans.getGarbageCollectorMXBeans()}
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}  # G1: G1 Young/Old Generation
+    assert spark.conf.get("spark.shuffle.compress") == "false"
+    assert spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed") == "false"
