@@ -1,64 +1,17 @@
-"""Spark's plumbing for speed (issue 14): the JVM starting in the background, kept
-tables computed at once, the per-patient tables broadcast."""
+"""Spark's settings for speed (issue 14): kept tables computed at once, the
+per-patient tables broadcast, local mode's collector and compression."""
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from itpcohort import EngineError, engines
+from itpcohort import engines
 from itpcohort.pipeline import run
 from tests.conftest import ROOT, SPARK_SKIP
 
 EXAMPLE = ROOT / "examples" / "tacrolimus-mini"
-
-
-def test_spark_session_waits_for_the_start_in_the_background(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    spans: list[tuple[str, float, float]] = []
-
-    def slow_start(master: str | None) -> str:
-        began = time.perf_counter()
-        time.sleep(0.3)
-        spans.append((threading.current_thread().name, began, time.perf_counter()))
-        return f"session on {master}"
-
-    monkeypatch.setattr(engines, "_start_session", slow_start)
-    engines.start_spark("local[1]")
-    time.sleep(0.05)  # the background start holds the lock now
-    assert engines.spark_session("local[1]") == "session on local[1]"
-    (first, _, first_end), (second, second_began, _) = spans
-    assert first == "itpcohort-spark-start" and second == threading.current_thread().name
-    assert second_began >= first_end  # one start at a time: the second waited
-
-
-def test_a_failed_start_in_the_background_is_raised_when_the_session_is_asked_for(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def failing(master: str | None) -> Any:
-        raise EngineError("cannot start Spark (local mode): no Java")
-
-    monkeypatch.setattr(engines, "_start_session", failing)
-    engines.start_spark()
-    with pytest.raises(EngineError, match="no Java"):
-        engines.spark_session()
-
-
-def test_the_staging_folder_is_checked_before_the_background_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def never(master: str | None) -> Any:
-        raise AssertionError("Spark started with a staging folder that is not one")
-
-    monkeypatch.setattr(engines, "_start_session", never)
-    monkeypatch.setenv(engines.STAGING_VARIABLE, str(tmp_path / "missing"))
-    with pytest.raises(EngineError, match="not a folder"):
-        engines.start_spark()
 
 
 @pytest.mark.spark

@@ -13,10 +13,8 @@ Databricks).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,8 +48,6 @@ LOCAL_SETTINGS = {
 
 _spark_session: Any = None
 _spark_master: str | None = None
-#: held while the session starts (the JVM may start in the background: start_spark)
-_spark_starting = threading.Lock()
 _spark_dir: tempfile.TemporaryDirectory[str] | None = None
 
 
@@ -103,27 +99,6 @@ def spark_session(master: str | None = None) -> Any:
     Spark allows one session per process: asking again with another master is an
     error, never the running session silently.
     """
-    with _spark_starting:
-        return _start_session(master)
-
-
-def start_spark(master: str | None = None) -> None:
-    """Start the process's SparkSession in the background (its JVM takes seconds).
-
-    The caller reads the cohort meanwhile; :func:`spark_session` then waits for the
-    session (if it failed to start, it tries again and raises the error). The staging
-    folder is checked at once.
-    """
-    _staging_root()
-
-    def start() -> None:
-        with contextlib.suppress(EngineError):  # met again when the session is asked for
-            spark_session(master)
-
-    threading.Thread(target=start, name="itpcohort-spark-start", daemon=True).start()
-
-
-def _start_session(master: str | None) -> Any:
     global _spark_session, _spark_master
     wanted = master or "local[*]"
     if _spark_session is not None:

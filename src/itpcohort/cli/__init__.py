@@ -113,10 +113,6 @@ def evaluate(
     with handled():
         check_output(check_endpoints_path(output), [cohort_dir])
         with console.StageProgress(err) as progress:
-            if engine.value == "spark":
-                from itpcohort.engines import start_spark
-
-                start_spark(master)  # Spark's JVM starts while the cohort is read
             cohort = read_cohort(cohort_dir, memory_limit=memory_limit, progress=progress)
             enrolled = console.enrolled(cohort.report)
             # a registry is evaluated and written in batches of patients: one stage
