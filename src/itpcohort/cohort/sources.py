@@ -19,7 +19,7 @@ import datetime as dt
 import errno
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,15 +233,30 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Sou
         for f, name in zip(arrow_schema, names, strict=True)
         if name is not None and pa.types.is_timestamp(f.type) and f.type.tz
     }
-    for i, raw in enumerate(raw_names):
+    problems += _unnamed_problems(con, path, raw_names, scan, line, lambda i: _quote(stored[i]))
+    return Source(table, path, relation, columns, problems, zones=zones)
+
+
+def _unnamed_problems(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: list[str],
+    scan: str,
+    line: str,
+    column: Callable[[int], str],
+) -> list[Problem]:
+    """A warning for each column of ``header`` without a name that holds data in ``scan``
+    (``column``: the SQL of the column at an index; ``line``: of a row's line)."""
+    found = []
+    for i, raw in enumerate(header):
         if not raw.strip():
             n, first = con.sql(
                 f"SELECT count(*), min({line}) FROM {scan} "
-                f"WHERE NULLIF(TRIM(CAST({_quote(stored[i])} AS VARCHAR)), '') IS NOT NULL"
+                f"WHERE NULLIF(TRIM(CAST({column(i)} AS VARCHAR)), '') IS NOT NULL"
             ).fetchall()[0]
             if n:
-                problems.append(_unnamed(path, i, n, first))
-    return Source(table, path, relation, columns, problems, zones=zones)
+                found.append(_unnamed(path, i, n, first))
+    return found
 
 
 def _unnamed(path: Path, index: int, n: int, first: int) -> Problem:
@@ -297,9 +312,12 @@ def _load_plain_csv(
             read += batch.num_rows
             yield batch
 
+    def unnamed(i: int) -> str:
+        return _quote(f"#unnamed{i}")
+
     blank = [f"trim(c{i}, ' \t') = ''" for i in range(width)]
     cells = [
-        f"CASE WHEN {blank[i]} THEN NULL ELSE c{i} END AS " + _quote(name or f"#unnamed{i}")
+        f"CASE WHEN {blank[i]} THEN NULL ELSE c{i} END AS " + (_quote(name) if name else unnamed(i))
         for i, name in enumerate(names)
         if name is not None or not header[i].strip()
     ]
@@ -316,15 +334,10 @@ def _load_plain_csv(
     if read != expected:  # not plain after all: the exact way reads it again
         con.sql(f"DROP TABLE IF EXISTS {relation}")
         return None
+    problems += _unnamed_problems(con, path, header, relation, "_line", unnamed)
     for i, raw in enumerate(header):
-        if not raw.strip():
-            column = _quote(f"#unnamed{i}")
-            n, first = con.sql(
-                f"SELECT count({column}), min(_line) FILTER ({column} IS NOT NULL) FROM {relation}"
-            ).fetchall()[0]
-            if n:
-                problems.append(_unnamed(path, i, n, first))
-            con.sql(f"ALTER TABLE {relation} DROP COLUMN {column}")
+        if not raw.strip():  # reported; not read
+            con.sql(f"ALTER TABLE {relation} DROP COLUMN {unnamed(i)}")
     columns = {name: "VARCHAR" for name in names if name is not None}
     return Source(table, path, relation, columns, problems)
 

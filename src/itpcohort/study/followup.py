@@ -57,7 +57,7 @@ import pghistory
 from django.db import models
 
 from itpcohort.study import alerts, queries, schedule
-from itpcohort.study.models import Alert, Patient, StudySettings
+from itpcohort.study.models import CLINICAL_MODELS, Alert, Patient, StudySettings
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,9 @@ def tables_by_patient(objs: Iterable[models.Model]) -> dict[int, Collection[str]
     """Patient key -> the tables of the saved clinical records of that patient."""
     found: dict[int, set[str]] = {}
     for obj in objs:
-        if isinstance(obj, Patient):
-            pk = obj.pk
-        elif any(isinstance(obj, m) for m, _, _ in queries.TABLES.values()):
-            pk = obj.patient_id  # type: ignore[attr-defined]
-        else:
+        if not isinstance(obj, CLINICAL_MODELS):
             continue
+        pk = obj.pk if isinstance(obj, Patient) else obj.patient_id  # type: ignore[attr-defined]
         if pk is not None:
             found.setdefault(pk, set()).add(table_of(obj))
     return found

@@ -159,7 +159,7 @@ def load_demo(data: Path) -> list[tuple[str, str, str]]:
 
         # the imported data's alerts (an import raises none); losses come with the
         # first evaluation of the study (monitoring)
-        alerts.raise_alerts(kinds=[k for k in alerts.KINDS if k != "loss"], mail=False)
+        alerts.raise_alerts(kinds=alerts.AFTER_SAVE_KINDS, mail=False)
         from itpcohort.study.queries import raise_automatic_queries
 
         raise_automatic_queries()  # the edit checks' findings, for the demo monitor to review
